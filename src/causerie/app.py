@@ -1,0 +1,47 @@
+"""The ASGI application, assembled from settings at start-up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from causerie import __version__
+from causerie.http import install_error_handlers, limit_body_size
+from causerie.routers import conversations, health, openai
+from causerie.settings import Settings
+from causerie.wiring import build_services
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).parent / "web"
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A Causerie application; models start loading when it starts serving."""
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(services.db.prepare)
+        services.catalog.start_loading()
+        try:
+            yield
+        finally:
+            await services.catalog.close()
+            services.db.engine.dispose()
+
+    app = FastAPI(title="Causerie", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(limit_body_size, max_bytes=settings.max_request_bytes)
+    app.include_router(health.router)
+    app.include_router(openai.router)
+    app.include_router(conversations.router)
+    if (WEB_DIR / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app

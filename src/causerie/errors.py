@@ -1,0 +1,84 @@
+"""Errors that carry their HTTP status; one handler renders OpenAI's error body."""
+
+from __future__ import annotations
+
+
+class CauserieError(Exception):
+    """Base class: services raise these, never HTTP exceptions."""
+
+    status = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict:
+        """The OpenAI error body."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(CauserieError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class AuthenticationError(CauserieError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class NotFound(CauserieError):
+    status = 404
+    type = "invalid_request_error"
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class PayloadTooLarge(CauserieError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class Busy(CauserieError):
+    """Every slot and queue place of a model is taken."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "server_busy"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EngineError(CauserieError):
+    status = 500
+    type = "server_error"
+    code = "engine_error"
+
+
+class ModelNotReady(CauserieError):
+    status = 503
+    type = "server_error"
+    code = "model_not_ready"

@@ -1,0 +1,99 @@
+"""HTTP plumbing shared by the routers: error bodies, body-size limit, SSE framing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from causerie.errors import Busy, CauserieError, InvalidRequest, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+
+
+def error_response(exc: CauserieError) -> JSONResponse:
+    """The OpenAI error body with the exception's status."""
+    headers = (
+        {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, Busy) else None
+    )
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error as OpenAI's error body; never a stack trace."""
+
+    @app.exception_handler(CauserieError)
+    async def _causerie(_: Request, exc: CauserieError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        where = ".".join(loc) or None
+        message = first.get("msg", "Invalid request.")
+        if first.get("type") == "json_invalid":
+            message, where = "The request body is not valid JSON.", None
+        elif where:
+            message = f"Invalid value for '{where}': {message}"
+        return error_response(InvalidRequest(message, param=where))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        err = CauserieError(str(exc.detail))
+        err.status = exc.status_code
+        err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return error_response(err)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(CauserieError("The server had an error processing your request."))
+
+
+class limit_body_size:
+    """Reject request bodies over max_bytes with 413, before anything reads them whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"Request body exceeds {self.max_bytes} bytes.")
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await error_response(too_large)(scope, receive, send)
+                return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    # FastAPI turns other errors raised while reading into a plain 400.
+                    raise HTTPException(413, too_large.message)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def sse_data(payload: Any) -> bytes:
+    """One server-sent event carrying JSON (or a literal like [DONE])."""
+    text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return b"data: " + text.encode() + b"\n\n"
+
+
+def sse_event(kind: str, payload: dict[str, Any]) -> bytes:
+    """A named server-sent event carrying JSON."""
+    return f"event: {kind}\n".encode() + sse_data(payload)

@@ -1,0 +1,1 @@
+"""Model providers: one interface for the embedded engine and remote servers."""

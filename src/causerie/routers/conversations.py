@@ -1,0 +1,129 @@
+"""The product's own API for the web UI: conversations and their message trees."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from causerie.http import sse_event
+from causerie.routers import services
+from causerie.services.conversations import Event
+from causerie.store.models import LOCAL_USER_ID
+
+router = APIRouter(prefix="/api", tags=["conversations"])
+
+
+def _owner(_: Request) -> str:
+    # Single local user until accounts exist; every query already filters on it.
+    return LOCAL_USER_ID
+
+
+class ConversationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field("", max_length=500)
+    model: str | None = None
+    system_prompt: str | None = Field(None, max_length=100_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+
+class ConversationUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, max_length=500)
+    model: str | None = None
+    system_prompt: str | None = Field(None, max_length=100_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(min_length=1, max_length=1_000_000)
+    parent_id: str | None = Field(None, description="Answer after this message (edit = branch).")
+    model: str | None = None
+
+
+class ReplyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
+
+
+class BranchSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message_id: str
+
+
+@router.post("/conversations", status_code=201)
+def create_conversation(body: ConversationCreate, request: Request) -> dict:
+    return services(request).conversations.create(_owner(request), **body.model_dump())
+
+
+@router.get("/conversations")
+def list_conversations(
+    request: Request, limit: int = Query(20, ge=1, le=100), cursor: str | None = None
+) -> dict:
+    return services(request).conversations.list(_owner(request), limit=limit, cursor=cursor)
+
+
+@router.get("/conversations/{conv_id}")
+def get_conversation(conv_id: str, request: Request) -> dict:
+    return services(request).conversations.get(_owner(request), conv_id)
+
+
+@router.patch("/conversations/{conv_id}")
+def update_conversation(conv_id: str, body: ConversationUpdate, request: Request) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    return services(request).conversations.update(_owner(request), conv_id, changes)
+
+
+@router.delete("/conversations/{conv_id}", status_code=204)
+def delete_conversation(conv_id: str, request: Request) -> Response:
+    services(request).conversations.delete(_owner(request), conv_id)
+    return Response(status_code=204)
+
+
+@router.put("/conversations/{conv_id}/branch")
+def switch_branch(conv_id: str, body: BranchSwitch, request: Request) -> dict:
+    svc = services(request).conversations
+    return svc.switch_branch(_owner(request), conv_id, body.message_id)
+
+
+@router.post("/conversations/{conv_id}/messages")
+def post_message(conv_id: str, body: MessageCreate, request: Request) -> StreamingResponse:
+    """Add a user message and stream the assistant's reply as server-sent events."""
+    svc = services(request).conversations
+    turn = svc.start_turn(
+        _owner(request),
+        conv_id,
+        body.content,
+        parent_id=body.parent_id,
+        regenerate=None,
+        model=body.model,
+    )
+    return _stream(svc.reply(turn))
+
+
+@router.post("/conversations/{conv_id}/messages/{message_id}/regenerate")
+def regenerate(
+    conv_id: str, message_id: str, request: Request, body: ReplyOptions | None = None
+) -> StreamingResponse:
+    """Answer the same user message again, as a new sibling branch."""
+    svc = services(request).conversations
+    turn = svc.start_turn(
+        _owner(request),
+        conv_id,
+        None,
+        parent_id=None,
+        regenerate=message_id,
+        model=body.model if body else None,
+    )
+    return _stream(svc.reply(turn))
+
+
+def _stream(events: AsyncIterator[Event]) -> StreamingResponse:
+    async def frames() -> AsyncIterator[bytes]:
+        async for event in events:
+            yield sse_event(event.kind, event.data)
+
+    return StreamingResponse(frames(), media_type="text/event-stream")

@@ -1,0 +1,207 @@
+"""Chat completions: validate a request, run it on its model, shape the chunks."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from causerie.errors import InvalidRequest
+from causerie.protocol import CreateChatCompletionRequest
+from causerie.providers.base import Provider
+from causerie.services.models import ModelCatalog
+
+# Request fields handed to the engine unchanged when the client sets them.
+_PASSTHROUGH = (
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "tool_choice",
+    "parallel_tool_calls",
+)
+
+
+@dataclass
+class Prepared:
+    """A validated request, ready for its provider."""
+
+    provider: Provider
+    model: str
+    body: dict[str, Any]
+    include_usage: bool
+
+
+@dataclass
+class Outcome:
+    """What a finished generation produced, for callers that store it."""
+
+    content: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+class CompletionService:
+    """Runs OpenAI chat requests on the configured models."""
+
+    def __init__(self, catalog: ModelCatalog, max_messages: int):
+        self.catalog = catalog
+        self.max_messages = max_messages
+
+    def prepare(self, req: CreateChatCompletionRequest) -> Prepared:
+        """Check a request against the model and build the engine body."""
+        provider = self.catalog.get(req.model)
+        if req.n not in (None, 1):
+            raise InvalidRequest("Only n=1 is supported.", param="n")
+        if len(req.messages) > self.max_messages:
+            raise InvalidRequest(
+                f"Too many messages: {len(req.messages)} > {self.max_messages}.", param="messages"
+            )
+        if req.tools and not provider.capabilities.tools:
+            raise InvalidRequest(f"Model '{req.model}' does not support tools.", param="tools")
+        max_tokens = req.max_completion_tokens or req.max_tokens
+        limit = provider.context_size
+        if max_tokens is not None and limit is not None and max_tokens > limit:
+            raise InvalidRequest(
+                f"max_tokens is too large: {max_tokens}. This model supports at most "
+                f"{limit} tokens of context.",
+                param="max_tokens",
+            )
+        body: dict[str, Any] = {
+            "messages": [_engine_message(i, m) for i, m in enumerate(req.messages)],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        fields = req.model_fields_set
+        for name in _PASSTHROUGH:
+            if name in fields and getattr(req, name) is not None:
+                body[name] = getattr(req, name)
+        if req.tools:
+            body["tools"] = [t.model_dump(exclude_none=True) for t in req.tools]
+        if req.response_format is not None and req.response_format.type != "text":
+            body["response_format"] = _response_format(req)
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        return Prepared(provider, req.model, body, include_usage)
+
+    async def stream(self, prep: Prepared, outcome: Outcome | None = None) -> AsyncIterator[dict]:
+        """Yield OpenAI chunks with our id, creation time and public model name.
+
+        Every chunk shares `id` and `created`; the first delta carries the role; the
+        usage chunk is passed on only when the client asked, but always recorded.
+        """
+        cid = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        first = True
+        outcome = outcome if outcome is not None else Outcome()
+        async with aclosing(prep.provider.stream(prep.body)) as chunks:
+            async for chunk in chunks:
+                chunk.pop("timings", None)
+                chunk["id"] = cid
+                chunk["created"] = created
+                chunk["model"] = prep.model
+                if choices := chunk.get("choices"):
+                    delta = choices[0].setdefault("delta", {})
+                    if first:
+                        delta.setdefault("role", "assistant")
+                        first = False
+                    _record(outcome, choices[0], delta)
+                elif chunk.get("usage") is not None:
+                    outcome.usage = chunk["usage"]
+                    if not prep.include_usage:
+                        continue
+                yield chunk
+
+    async def complete(self, prep: Prepared) -> dict[str, Any]:
+        """Run to the end and return a `chat.completion` object."""
+        outcome = Outcome()
+        cid, created = "", 0
+        async for chunk in self.stream(prep, outcome):
+            cid, created = chunk["id"], chunk["created"]
+        message: dict[str, Any] = {"role": "assistant", "content": outcome.content or None}
+        if outcome.tool_calls:
+            message["tool_calls"] = outcome.tool_calls
+        elif message["content"] is None:
+            message["content"] = ""
+        return {
+            "id": cid,
+            "object": "chat.completion",
+            "created": created,
+            "model": prep.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": outcome.finish_reason or "stop",
+                }
+            ],
+            "usage": outcome.usage or _zero_usage(),
+        }
+
+
+def _record(outcome: Outcome, choice: dict[str, Any], delta: dict[str, Any]) -> None:
+    """Fold one delta into the outcome (content, tool-call fragments, finish)."""
+    if text := delta.get("content"):
+        outcome.content += text
+    for part in delta.get("tool_calls") or ():
+        index = part.get("index", 0)
+        while len(outcome.tool_calls) <= index:
+            outcome.tool_calls.append(
+                {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+            )
+        call = outcome.tool_calls[index]
+        call["id"] = part.get("id") or call["id"]
+        fn = part.get("function") or {}
+        call["function"]["name"] += fn.get("name") or ""
+        call["function"]["arguments"] += fn.get("arguments") or ""
+    if choice.get("finish_reason"):
+        outcome.finish_reason = choice["finish_reason"]
+
+
+def _engine_message(index: int, msg: Any) -> dict[str, Any]:
+    out = msg.model_dump(exclude_none=True, by_alias=True)
+    if out["role"] == "developer":  # chat templates know 'system', not the newer name
+        out["role"] = "system"
+    content = msg.content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if part.type != "text":
+                raise InvalidRequest(
+                    f"Content parts of type '{part.type}' are not supported by this model.",
+                    param=f"messages.[{index}].content",
+                )
+            texts.append(part.text)
+        out["content"] = "\n".join(texts)
+    return out
+
+
+def _response_format(req: CreateChatCompletionRequest) -> dict[str, Any]:
+    fmt = req.response_format
+    assert fmt is not None
+    if fmt.type == "json_object":
+        return {"type": "json_object"}
+    if fmt.json_schema is None or fmt.json_schema.schema_ is None:
+        raise InvalidRequest(
+            "response_format of type 'json_schema' needs json_schema.schema.",
+            param="response_format",
+        )
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": fmt.json_schema.name, "schema": fmt.json_schema.schema_},
+    }
+
+
+def _zero_usage() -> dict[str, int]:
+    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}

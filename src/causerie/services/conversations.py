@@ -1,0 +1,358 @@
+"""Conversations: a tree of messages per conversation, replies streamed and persisted."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from causerie.errors import CauserieError, InvalidRequest, NotFound
+from causerie.protocol import CreateChatCompletionRequest
+from causerie.services.completions import CompletionService, Outcome
+from causerie.store.db import Database
+from causerie.store.models import Conversation, Message, new_id, utcnow
+
+TITLE_CHARS = 60
+FLUSH_SECONDS = 0.5  # how often a streaming reply is written to the database
+
+
+@dataclass
+class Event:
+    """One step of a streamed reply: 'message', 'delta', 'done' or 'error'."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+def _iso(at: datetime) -> str:
+    # SQLite hands datetimes back without their zone; every one we store is UTC.
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+
+
+def conversation_json(c: Conversation) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "title": c.title,
+        "model": c.model,
+        "system_prompt": c.system_prompt,
+        "temperature": c.temperature,
+        "current_leaf_id": c.current_leaf_id,
+        "created_at": _iso(c.created_at),
+        "updated_at": _iso(c.updated_at),
+    }
+
+
+def message_json(m: Message, siblings: list[str] | None = None) -> dict[str, Any]:
+    out = {
+        "id": m.id,
+        "parent_id": m.parent_id,
+        "role": m.role,
+        "content": m.content,
+        "status": m.status,
+        "model": m.model,
+        "finish_reason": m.finish_reason,
+        "error": m.error,
+        "usage": None
+        if m.prompt_tokens is None
+        else {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens},
+        "created_at": _iso(m.created_at),
+    }
+    if siblings is not None:
+        out["siblings"] = siblings
+    return out
+
+
+class ConversationService:
+    """CRUD on conversations and the message tree; streams replies from a model."""
+
+    def __init__(self, db: Database, completions: CompletionService):
+        self.db = db
+        self.completions = completions
+
+    # -- conversations ---------------------------------------------------------------
+
+    def create(
+        self,
+        owner: str,
+        *,
+        title: str = "",
+        model: str | None = None,
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+    ) -> dict:
+        """A new, empty conversation."""
+        if model is not None:
+            self.completions.catalog.get(model)
+        with self.db.session() as s:
+            conv = Conversation(
+                owner_id=owner,
+                title=title,
+                model=model,
+                system_prompt=system_prompt,
+                temperature=temperature,
+            )
+            s.add(conv)
+            s.flush()
+            return conversation_json(conv)
+
+    def list(self, owner: str, *, limit: int = 20, cursor: str | None = None) -> dict:
+        """Conversations, most recently updated first, in pages."""
+        with self.db.session() as s:
+            q = select(Conversation).where(Conversation.owner_id == owner)
+            if cursor:
+                at, cid = _decode_cursor(cursor)
+                q = q.where(
+                    or_(
+                        Conversation.updated_at < at,
+                        and_(Conversation.updated_at == at, Conversation.id < cid),
+                    )
+                )
+            rows = s.scalars(
+                q.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1)
+            ).all()
+            page = rows[:limit]
+            more = len(rows) > limit
+            return {
+                "data": [conversation_json(c) for c in page],
+                "has_more": more,
+                "next_cursor": _encode_cursor(page[-1]) if more else None,
+            }
+
+    def get(self, owner: str, conv_id: str) -> dict:
+        """A conversation with the messages of its active branch."""
+        with self.db.session() as s:
+            conv = _owned(s, owner, conv_id)
+            out = conversation_json(conv)
+            out["messages"] = _active_path(s, conv, conv.current_leaf_id)
+            return out
+
+    def update(self, owner: str, conv_id: str, changes: dict[str, Any]) -> dict:
+        """Rename, or change the model, system prompt or temperature."""
+        if changes.get("model") is not None:
+            self.completions.catalog.get(changes["model"])
+        with self.db.session() as s:
+            conv = _owned(s, owner, conv_id)
+            for key in ("title", "model", "system_prompt", "temperature"):
+                if key in changes:
+                    setattr(conv, key, changes[key])
+            conv.updated_at = utcnow()
+            return conversation_json(conv)
+
+    def delete(self, owner: str, conv_id: str) -> None:
+        """Delete a conversation and all its messages."""
+        with self.db.session() as s:
+            conv = _owned(s, owner, conv_id)
+            s.execute(delete(Message).where(Message.conversation_id == conv.id))
+            s.delete(conv)
+
+    def switch_branch(self, owner: str, conv_id: str, message_id: str) -> dict:
+        """Show the branch through a message, down to its newest leaf."""
+        with self.db.session() as s:
+            conv = _owned(s, owner, conv_id)
+            _message(s, conv, message_id)
+            children = _children_map(s, conv.id)
+            leaf = message_id
+            while children.get(leaf):
+                leaf = children[leaf][-1]
+            conv.current_leaf_id = leaf
+            out = conversation_json(conv)
+            out["messages"] = _active_path(s, conv, leaf, children)
+            return out
+
+    # -- replies ---------------------------------------------------------------------
+
+    def start_turn(
+        self,
+        owner: str,
+        conv_id: str,
+        content: str | None,
+        *,
+        parent_id: str | None,
+        regenerate: str | None,
+        model: str | None,
+    ) -> dict:
+        """Store the user's message (or pick the one to answer again) and a reply placeholder."""
+        with self.db.session() as s:
+            conv = _owned(s, owner, conv_id)
+            if regenerate is not None:
+                old = _message(s, conv, regenerate)
+                if old.role != "assistant" or old.parent_id is None:
+                    raise InvalidRequest("Only an assistant reply can be regenerated.")
+                user_msg = _message(s, conv, old.parent_id)
+                created_user = None
+            else:
+                if not content or not content.strip():
+                    raise InvalidRequest("The message is empty.", param="content")
+                parent = parent_id if parent_id is not None else conv.current_leaf_id
+                if parent is not None:
+                    _message(s, conv, parent)
+                user_msg = Message(
+                    id=new_id(),
+                    conversation_id=conv.id,
+                    owner_id=owner,
+                    parent_id=parent,
+                    role="user",
+                    content=content,
+                )
+                s.add(user_msg)
+                created_user = user_msg
+                if not conv.title:
+                    conv.title = _title(content)
+            model_name = model or conv.model or self.completions.catalog.default
+            if model_name is None:
+                raise InvalidRequest("No model is configured.", param="model")
+            self.completions.catalog.get(model_name)
+            reply = Message(
+                id=new_id(),
+                conversation_id=conv.id,
+                owner_id=owner,
+                parent_id=user_msg.id,
+                role="assistant",
+                content="",
+                status="streaming",
+                model=model_name,
+            )
+            s.add(reply)
+            conv.current_leaf_id = reply.id
+            conv.updated_at = utcnow()
+            s.flush()
+            history = _path(s, conv.id, user_msg.id)
+            messages = [{"role": m.role, "content": m.content} for m in history]
+            if conv.system_prompt:
+                messages.insert(0, {"role": "system", "content": conv.system_prompt})
+            request: dict[str, Any] = {"model": model_name, "messages": messages}
+            if conv.temperature is not None:
+                request["temperature"] = conv.temperature
+            return {
+                "user": message_json(created_user) if created_user else None,
+                "reply": message_json(reply),
+                "request": request,
+            }
+
+    async def reply(self, turn: dict) -> AsyncIterator[Event]:
+        """Stream the model's answer, writing it to the database as it arrives."""
+        if turn["user"] is not None:
+            yield Event("message", turn["user"])
+        reply_id = turn["reply"]["id"]
+        yield Event("message", turn["reply"])
+        outcome = Outcome()
+        status, error = "interrupted", "the reply was stopped"
+        written, last_flush = 0, time.monotonic()
+        try:
+            req = CreateChatCompletionRequest.model_validate(turn["request"])
+            prep = self.completions.prepare(req)
+            async with aclosing(self.completions.stream(prep, outcome)) as chunks:
+                async for chunk in chunks:
+                    for choice in chunk.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            yield Event("delta", {"id": reply_id, "content": text})
+                    if (
+                        time.monotonic() - last_flush > FLUSH_SECONDS
+                        and len(outcome.content) > written
+                    ):
+                        await anyio.to_thread.run_sync(
+                            self._save, reply_id, outcome, "streaming", None
+                        )
+                        written, last_flush = len(outcome.content), time.monotonic()
+            status, error = "complete", None
+        except CauserieError as exc:
+            status, error = "error", exc.message
+            yield Event("error", {"id": reply_id, **exc.body()})
+        finally:
+            # Shielded: a client that goes away must not stop us recording what it got.
+            with anyio.CancelScope(shield=True):
+                final = await anyio.to_thread.run_sync(self._save, reply_id, outcome, status, error)
+        yield Event("done", final)
+
+    def _save(self, reply_id: str, outcome: Outcome, status: str, error: str | None) -> dict:
+        with self.db.session() as s:
+            usage = outcome.usage or {}
+            s.execute(
+                update(Message)
+                .where(Message.id == reply_id)
+                .values(
+                    content=outcome.content,
+                    status=status,
+                    error=error,
+                    finish_reason=outcome.finish_reason,
+                    prompt_tokens=usage.get("prompt_tokens"),
+                    completion_tokens=usage.get("completion_tokens"),
+                    updated_at=utcnow(),
+                )
+            )
+            return message_json(s.get_one(Message, reply_id))
+
+
+def _owned(s: Session, owner: str, conv_id: str) -> Conversation:
+    conv = s.get(Conversation, conv_id)
+    if conv is None or conv.owner_id != owner:  # another user's is reported as missing
+        raise NotFound(f"No conversation with id '{conv_id}'.")
+    return conv
+
+
+def _message(s: Session, conv: Conversation, message_id: str) -> Message:
+    msg = s.get(Message, message_id)
+    if msg is None or msg.conversation_id != conv.id:
+        raise NotFound(f"No message with id '{message_id}' in this conversation.")
+    return msg
+
+
+def _children_map(s: Session, conv_id: str) -> dict[str | None, list[str]]:
+    rows = s.execute(
+        select(Message.id, Message.parent_id)
+        .where(Message.conversation_id == conv_id)
+        .order_by(Message.created_at, Message.id)
+    ).all()
+    children: dict[str | None, list[str]] = {}
+    for mid, parent in rows:
+        children.setdefault(parent, []).append(mid)
+    return children
+
+
+def _path(s: Session, conv_id: str, leaf_id: str | None) -> list[Message]:
+    """Messages from the root down to leaf_id."""
+    if leaf_id is None:
+        return []
+    by_id = {m.id: m for m in s.scalars(select(Message).where(Message.conversation_id == conv_id))}
+    path = []
+    node = by_id.get(leaf_id)
+    while node is not None:
+        path.append(node)
+        node = by_id.get(node.parent_id) if node.parent_id else None
+    return path[::-1]
+
+
+def _active_path(
+    s: Session,
+    conv: Conversation,
+    leaf_id: str | None,
+    children: dict[str | None, list[str]] | None = None,
+) -> list[dict]:
+    children = children if children is not None else _children_map(s, conv.id)
+    return [message_json(m, children.get(m.parent_id, [m.id])) for m in _path(s, conv.id, leaf_id)]
+
+
+def _title(content: str) -> str:
+    line = " ".join(content.split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def _encode_cursor(c: Conversation) -> str:
+    return base64.urlsafe_b64encode(f"{c.updated_at.isoformat()}|{c.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, cid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(at), cid
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("Invalid cursor.", param="cursor") from None

@@ -1,0 +1,111 @@
+"""One typed settings object, built at start-up from CLI, env (CAUSERIE_*) and a TOML file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+Builtin = Literal["qwen2.5-coder-1.5b", "smollm2-135m"]
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "causerie"
+
+
+class ModelConfig(BaseModel):
+    """A model Causerie serves under a public name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    provider: str = "embedded"
+    # Embedded models: a GGUF file, or one of the models shipped in PyPI packages.
+    path: Path | None = None
+    builtin: Builtin | None = None
+    n_ctx: int = Field(8192, ge=256, description="Context tokens shared by all slots.")
+    n_parallel: int = Field(2, ge=1, le=64, description="Requests decoded together.")
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    max_queue: int = Field(16, ge=0, description="Requests waiting for a slot before 429.")
+    chat_template: str | None = Field(None, description="Jinja template overriding the GGUF's.")
+    owned_by: str = "causerie"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if self.provider == "embedded" and (self.path is None) == (self.builtin is None):
+            raise ValueError(f"model {self.name!r}: give exactly one of 'path' or 'builtin'")
+        return self
+
+
+def _default_models() -> list[ModelConfig]:
+    return [ModelConfig(name="qwen2.5-coder-1.5b", builtin="qwen2.5-coder-1.5b")]
+
+
+class Settings(BaseSettings):
+    """Everything configurable; passed down from start-up, never read from a global."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CAUSERIE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in data_dir.")
+    models: list[ModelConfig] = Field(default_factory=_default_models)
+    default_model: str | None = None
+    max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_messages: int = Field(2000, ge=1)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _check_models(self) -> Settings:
+        names = [m.name for m in self.models]
+        if len(names) != len(set(names)):
+            raise ValueError("model names must be unique")
+        if self.default_model is not None and self.default_model not in names:
+            raise ValueError(f"default_model {self.default_model!r} is not a configured model")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data dir."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'causerie.db'}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where joined model files are kept."""
+        return self.data_dir / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Command-line values beat the environment, which beats the TOML file.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from overrides, CAUSERIE_* variables and an optional TOML file."""
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=config_file)
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return _FromFile(**values)

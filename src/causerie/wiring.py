@@ -1,0 +1,31 @@
+"""The services of one application, built from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from causerie.providers.registry import build_providers
+from causerie.services.completions import CompletionService
+from causerie.services.conversations import ConversationService
+from causerie.services.models import ModelCatalog
+from causerie.settings import Settings
+from causerie.store.db import Database, make_engine
+
+
+@dataclass
+class Services:
+    """Everything a request handler may use, built once per application."""
+
+    settings: Settings
+    db: Database
+    catalog: ModelCatalog
+    completions: CompletionService
+    conversations: ConversationService
+
+
+def build_services(settings: Settings) -> Services:
+    """Wire the services from settings (no I/O yet)."""
+    db = Database(make_engine(settings.db_url))
+    catalog = ModelCatalog(build_providers(settings), settings.default_model)
+    completions = CompletionService(catalog, settings.max_messages)
+    return Services(settings, db, catalog, completions, ConversationService(db, completions))

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import LiveServer, app_client, smol_model, smol_settings, write_config
+
+
+@pytest.fixture(scope="session")
+async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+    """One in-process app on SmolLM2 shared by the whole session (fast breadth tests)."""
+    async with app_client(smol_settings(tmp_path_factory.mktemp("app"))) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real `causerie serve` process on SmolLM2, shared by the session."""
+    base: Path = tmp_path_factory.mktemp("live")
+    server = LiveServer(write_config(base / "causerie.toml", [smol_model()]), base / "data")
+    server.start()
+    yield server
+    server.stop()
