@@ -20,7 +20,13 @@ $(STAMP): pyproject.toml Makefile
 serve: setup
 	$(VENV)/bin/causerie serve
 
-test: setup
+# The retrieval evaluation reads Debian's FAQ (English and French) from the installed packages.
+FAQ := /usr/share/doc/debian/FAQ/fr/index.fr.html
+$(FAQ):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debian-faq debian-faq-fr
+
+test: setup $(FAQ)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/pytest -q

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from causerie import __version__
 from causerie.http import install_error_handlers, limit_body_size
-from causerie.routers import conversations, health, openai
+from causerie.routers import conversations, health, knowledge, openai
 from causerie.settings import Settings
 from causerie.wiring import build_services
 
@@ -28,10 +28,12 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(services.db.prepare)
+        await anyio.to_thread.run_sync(services.knowledge.start)
         services.catalog.start_loading()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(services.knowledge.close)
             await services.catalog.close()
             services.db.engine.dispose()
 
@@ -42,6 +44,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(openai.router)
     app.include_router(conversations.router)
+    app.include_router(knowledge.router)
+    app.include_router(knowledge.conversation_router)
+    app.include_router(knowledge.v1_router)
     if (WEB_DIR / "index.html").is_file():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

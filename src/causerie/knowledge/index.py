@@ -1,0 +1,160 @@
+"""Search indexes: SQLite FTS5 for words, an in-memory matrix for vectors, fused by rank.
+
+Vectors live in the database as float32 BLOBs (SQLite stays the only store) and are
+loaded once into one numpy matrix; a query is one matrix-vector product. A PostgreSQL
+deployment would put the same two searches behind pgvector and tsvector.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+RRF_K = 60  # the constant of Cormack et al.; damps the weight of the very first ranks
+
+# Function words that only add noise to an OR query (and cost time on large indexes).
+_STOPWORDS = frozenset(
+    """a an and are as at be by can do does for from how i if in is it of on or so that the
+    their there this to was what when where which who why will with you your my me we our
+    au aux avec ce ces comment dans de des du elle en est et il ils je la le les leur mais
+    me mes mon ne nous on ou où par pas pour qu que quel quelle quels quelles qui sa se ses
+    son sont sur ta te tes ton tu un une vos votre vous y l d s n c j""".split()  # noqa: SIM905
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(query: str) -> str | None:
+    """An FTS5 MATCH expression: any of the query's content words, long ones by prefix.
+
+    unicode61 has no stemmer; matching long words by their first letters catches
+    plurals and conjugations in both French and English ("paquets" -> "paquet*").
+    """
+    terms: list[str] = []
+    for word in _WORD.findall(query.lower()):
+        if word in _STOPWORDS or len(word) < 2:
+            continue
+        term = f'"{word[: max(5, len(word) - 2)]}"*' if len(word) >= 7 else f'"{word}"'
+        if term not in terms:
+            terms.append(term)
+    return " OR ".join(terms) if terms else None
+
+
+def fts_search(s: Session, query: str, collections: Sequence[str], k: int) -> list[int]:
+    """Chunk ids best matching query by BM25, within the given collections."""
+    expr = fts_query(query)
+    if expr is None or not collections:
+        return []
+    stmt = text(
+        "SELECT c.id FROM knowledge_fts f JOIN knowledge_chunks c ON c.id = f.rowid "
+        "WHERE knowledge_fts MATCH :q AND c.collection_id IN :cols "
+        "ORDER BY bm25(knowledge_fts) LIMIT :k"
+    ).bindparams(bindparam("cols", expanding=True))
+    return [row[0] for row in s.execute(stmt, {"q": expr, "cols": list(collections), "k": k})]
+
+
+class VectorIndex:
+    """Chunk vectors of every collection, in memory, searchable per collection."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self._lock = threading.Lock()
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._cols = np.zeros(0, dtype=np.int32)
+        self._matrix = np.zeros((0, dim), dtype=np.float32)
+        self._codes: dict[str, int] = {}
+        self.loaded = False
+
+    def _code(self, collection: str) -> int:
+        return self._codes.setdefault(collection, len(self._codes))
+
+    def load(self, rows: Iterable[tuple[int, str, bytes]]) -> None:
+        """Replace the contents with (chunk id, collection id, float32 blob) rows."""
+        ids, cols, vecs = [], [], []
+        for cid, col, blob in rows:
+            vec = np.frombuffer(blob, dtype=np.float32)
+            if vec.shape[0] != self.dim:
+                continue  # made by another embedder: needs re-indexing, never mixed in
+            ids.append(cid)
+            cols.append(col)
+            vecs.append(vec)
+        with self._lock:
+            self._codes = {}
+            self._ids = np.asarray(ids, dtype=np.int64)
+            self._cols = np.asarray([self._code(c) for c in cols], dtype=np.int32)
+            self._matrix = np.vstack(vecs) if vecs else np.zeros((0, self.dim), np.float32)
+            self.loaded = True
+
+    def add(self, ids: Sequence[int], collection: str, vectors: np.ndarray) -> None:
+        """Add the vectors of new chunks of one collection."""
+        with self._lock:
+            code = self._code(collection)
+            self._ids = np.concatenate([self._ids, np.asarray(ids, dtype=np.int64)])
+            self._cols = np.concatenate([self._cols, np.full(len(ids), code, np.int32)])
+            self._matrix = np.vstack([self._matrix, vectors.astype(np.float32)])
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Forget chunks (deleted documents or collections)."""
+        gone = np.asarray(list(ids), dtype=np.int64)
+        if gone.size == 0:
+            return
+        with self._lock:
+            keep = ~np.isin(self._ids, gone)
+            self._ids, self._cols, self._matrix = (
+                self._ids[keep],
+                self._cols[keep],
+                self._matrix[keep],
+            )
+
+    def __len__(self) -> int:
+        return int(self._ids.shape[0])
+
+    def search(
+        self, query: np.ndarray, collections: Sequence[str], k: int
+    ) -> list[tuple[int, float]]:
+        """(chunk id, cosine) of the k nearest chunks within the collections."""
+        with self._lock:
+            ids, cols, matrix = self._ids, self._cols, self._matrix
+            codes = [self._codes[c] for c in collections if c in self._codes]
+        if not codes or ids.size == 0:
+            return []
+        scores = matrix @ query.astype(np.float32)
+        if len(codes) < len(self._codes):
+            scores = np.where(np.isin(cols, codes), scores, -np.inf)
+        k = min(k, scores.shape[0])
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(int(ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+
+@dataclass
+class Fused:
+    """A chunk found by one or both searches, with its fused score and its ranks."""
+
+    chunk_id: int
+    score: float = 0.0
+    text_rank: int | None = None
+    vector_rank: int | None = None
+    cosine: float | None = None
+
+
+def reciprocal_rank_fusion(
+    text_ids: Sequence[int], vector_hits: Sequence[tuple[int, float]], k: int = RRF_K
+) -> list[Fused]:
+    """Fuse two rankings: each list adds 1/(k + rank); best fused score first."""
+    fused: dict[int, Fused] = {}
+    for rank, cid in enumerate(text_ids, 1):
+        hit = fused.setdefault(cid, Fused(cid))
+        hit.score += 1 / (k + rank)
+        hit.text_rank = rank
+    for rank, (cid, cosine) in enumerate(vector_hits, 1):
+        hit = fused.setdefault(cid, Fused(cid))
+        hit.score += 1 / (k + rank)
+        hit.vector_rank = rank
+        hit.cosine = cosine
+    return sorted(fused.values(), key=lambda h: -h.score)

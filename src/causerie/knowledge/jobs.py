@@ -1,0 +1,250 @@
+"""Ingestion jobs: fetch or take a file, extract, chunk, embed, index, in the background.
+
+One worker thread: embedding is CPU-bound and the machine has few cores, so jobs run
+one after the other while the server keeps answering. Each job's row in the database
+is its progress report; cancelling sets a flag the worker checks between batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from sqlalchemy import select, update
+
+from causerie.errors import CauserieError, InvalidRequest, NotFound, PayloadTooLarge
+from causerie.knowledge.extract import extract
+from causerie.knowledge.service import Cancelled, KnowledgeService, iso, owned_collection
+from causerie.knowledge.tables import Job
+from causerie.store.models import utcnow
+
+log = logging.getLogger(__name__)
+ACTIVE = ("queued", "running")
+MAX_REDIRECTS = 5
+
+
+def job_json(j: Job) -> dict[str, Any]:
+    return {
+        "id": j.id,
+        "object": "ingestion_job",
+        "collection_id": j.collection_id,
+        "document_id": j.document_id,
+        "name": j.name,
+        "source": j.source,
+        "status": j.status,
+        "stage": j.stage,
+        "result": j.result,
+        "progress": {"done": j.done, "total": j.total},
+        "error": j.error,
+        "created_at": iso(j.created_at),
+        "updated_at": iso(j.updated_at),
+    }
+
+
+class IngestionJobs:
+    """Queues ingestion jobs and runs them on one background thread."""
+
+    def __init__(
+        self,
+        knowledge: KnowledgeService,
+        *,
+        max_bytes: int,
+        fetch_timeout: float,
+    ):
+        self.knowledge = knowledge
+        self.db = knowledge.db
+        self.max_bytes = max_bytes
+        self.fetch_timeout = fetch_timeout
+        self._pool: ThreadPoolExecutor | None = None
+        self._cancel: dict[str, threading.Event] = {}
+        self._futures: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Mark jobs a previous process left unfinished as failed."""
+        with self.db.session() as s:
+            s.execute(
+                update(Job)
+                .where(Job.status.in_(ACTIVE))
+                .values(status="failed", error="the server stopped during this job")
+            )
+
+    def close(self) -> None:
+        """Cancel what is queued or running and wait for the worker to stop."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            for event in self._cancel.values():
+                event.set()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- submitting ------------------------------------------------------------------
+
+    def submit_file(
+        self, owner: str, collection_id: str, filename: str, media_type: str | None, data: bytes
+    ) -> dict:
+        """Queue a file's ingestion; returns the job."""
+        name = PurePosixPath(filename.replace("\\", "/")).name or "document"
+        if len(data) > self.max_bytes:
+            raise PayloadTooLarge(
+                f"'{name}' is {len(data)} bytes; the limit is {self.max_bytes} bytes."
+            )
+        job = self._create(owner, collection_id, name, name)
+        return self._enqueue(job, lambda: (data, media_type))
+
+    def submit_url(self, owner: str, collection_id: str, url: str) -> dict:
+        """Queue the ingestion of a web page or file by URL; returns the job."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidRequest("Only http:// and https:// URLs can be fetched.", param="url")
+        name = unquote(PurePosixPath(parts.path).name) or parts.netloc
+        job = self._create(owner, collection_id, name, url)
+        return self._enqueue(job, lambda: self._fetch(job["id"], url))
+
+    def _create(self, owner: str, collection_id: str, name: str, source: str) -> dict:
+        with self.db.session() as s:
+            owned_collection(s, owner, collection_id)
+            job = Job(
+                owner_id=owner, collection_id=collection_id, name=name[:500], source=source[:2000]
+            )
+            s.add(job)
+            s.flush()
+            return job_json(job)
+
+    def _enqueue(self, job: dict, load: Any) -> dict:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="causerie-ingest")
+            event = threading.Event()
+            self._cancel[job["id"]] = event
+            self._futures[job["id"]] = self._pool.submit(self._run, job, load, event)
+        return job
+
+    # -- reading jobs ----------------------------------------------------------------
+
+    def get(self, owner: str, job_id: str) -> dict:
+        """One job with its progress."""
+        with self.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.owner_id != owner:
+                raise NotFound(f"No ingestion job with id '{job_id}'.")
+            return job_json(job)
+
+    def list(self, owner: str, collection_id: str, limit: int = 50) -> dict:
+        """The newest jobs of a collection."""
+        with self.db.session() as s:
+            owned_collection(s, owner, collection_id)
+            jobs = s.scalars(
+                select(Job)
+                .where(Job.collection_id == collection_id)
+                .order_by(Job.created_at.desc())
+                .limit(limit)
+            ).all()
+            return {"object": "list", "data": [job_json(j) for j in jobs]}
+
+    def cancel(self, owner: str, job_id: str) -> dict:
+        """Ask a queued or running job to stop; a finished job is returned unchanged."""
+        job = self.get(owner, job_id)
+        if job["status"] in ACTIVE:
+            with self._lock:
+                event = self._cancel.get(job_id)
+            if event is not None:
+                event.set()
+            if job["status"] == "queued" or event is None:
+                self._finish(job_id, "cancelled", error="cancelled by the user")
+            return self.get(owner, job_id)
+        return job
+
+    def wait(self, job_id: str, timeout: float | None = None) -> None:
+        """Block until a job submitted by this process has finished (CLI, tests)."""
+        future = self._futures.get(job_id)
+        if future is not None:
+            future.result(timeout)
+
+    # -- running ---------------------------------------------------------------------
+
+    def _run(self, job: dict, load: Any, cancel: threading.Event) -> None:
+        job_id = job["id"]
+        try:
+            if cancel.is_set() or self._status(job_id) != "queued":
+                raise Cancelled
+            self._update(job_id, status="running", stage="reading")
+            data, media_type = load()
+            sha = hashlib.sha256(data).hexdigest()
+            owner, collection_id = self._owner_of(job_id)
+            duplicate = self.knowledge.find_duplicate(owner, collection_id, sha)
+            if duplicate is not None:
+                self._finish(job_id, "succeeded", result="duplicate", document_id=duplicate)
+                return
+            self._update(job_id, stage="extracting")
+            extracted = extract(data, job["name"], media_type)
+            self._update(job_id, stage="embedding")
+            doc_id, result = self.knowledge.index(
+                owner,
+                collection_id,
+                name=job["name"],
+                source=job["source"],
+                sha256=sha,
+                size=len(data),
+                extracted=extracted,
+                progress=lambda done, total: self._update(job_id, done=done, total=total),
+                cancelled=cancel.is_set,
+            )
+            self._finish(job_id, "succeeded", result=result, document_id=doc_id)
+        except Cancelled:
+            self._finish(job_id, "cancelled", error="cancelled by the user")
+        except CauserieError as exc:
+            self._finish(job_id, "failed", error=exc.message)
+        except Exception as exc:  # a job must end with a status, whatever went wrong
+            log.exception("ingestion job %s failed", job_id)
+            self._finish(job_id, "failed", error=f"internal error: {type(exc).__name__}")
+        finally:
+            with self._lock:
+                self._cancel.pop(job_id, None)
+
+    def _fetch(self, job_id: str, url: str) -> tuple[bytes, str | None]:
+        self._update(job_id, stage="fetching")
+        timeout = httpx.Timeout(self.fetch_timeout)
+        try:
+            with (
+                httpx.Client(
+                    timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS
+                ) as client,
+                client.stream("GET", url, headers={"User-Agent": "Causerie"}) as resp,
+            ):
+                if resp.status_code != 200:
+                    raise InvalidRequest(f"Fetching {url} failed: HTTP {resp.status_code}.")
+                declared = resp.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > self.max_bytes:
+                    raise PayloadTooLarge(f"{url} is larger than {self.max_bytes} bytes.")
+                body = bytearray()
+                for part in resp.iter_bytes():
+                    body += part
+                    if len(body) > self.max_bytes:
+                        raise PayloadTooLarge(f"{url} is larger than {self.max_bytes} bytes.")
+                return bytes(body), resp.headers.get("content-type")
+        except httpx.HTTPError as exc:
+            raise InvalidRequest(f"Fetching {url} failed: {exc}") from None
+
+    def _owner_of(self, job_id: str) -> tuple[str, str]:
+        with self.db.session() as s:
+            job = s.get_one(Job, job_id)
+            return job.owner_id, job.collection_id
+
+    def _status(self, job_id: str) -> str:
+        with self.db.session() as s:
+            return s.get_one(Job, job_id).status
+
+    def _update(self, job_id: str, **values: Any) -> None:
+        with self.db.session() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow(), **values))
+
+    def _finish(self, job_id: str, status: str, **values: Any) -> None:
+        values.setdefault("error", None)
+        self._update(job_id, status=status, stage="done", **values)

@@ -1,0 +1,37 @@
+"""The knowledge parts of one application, built from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from causerie.knowledge.embeddings import make_embedder
+from causerie.knowledge.jobs import IngestionJobs
+from causerie.knowledge.service import KnowledgeService
+from causerie.settings import KnowledgeConfig
+from causerie.store.db import Database
+
+
+@dataclass
+class Knowledge:
+    """Collections and search, ingestion jobs, and the settings they share."""
+
+    config: KnowledgeConfig
+    service: KnowledgeService
+    jobs: IngestionJobs
+
+    def start(self) -> None:
+        """After migrations: close out jobs a previous process left unfinished."""
+        self.jobs.start()
+
+    def close(self) -> None:
+        """Stop the ingestion worker."""
+        self.jobs.close()
+
+
+def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
+    """Wire the knowledge services (the embedding model loads on first use)."""
+    service = KnowledgeService(db, make_embedder(config.embedder, config.embed_threads))
+    jobs = IngestionJobs(
+        service, max_bytes=config.max_document_bytes, fetch_timeout=config.fetch_timeout
+    )
+    return Knowledge(config, service, jobs)

@@ -1,0 +1,254 @@
+"""Knowledge API: collections, documents, ingestion jobs, search; and /v1/embeddings."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Literal
+
+import anyio
+import numpy as np
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from causerie.errors import InvalidRequest, ModelNotFound
+from causerie.knowledge.system import Knowledge
+from causerie.routers import services
+from causerie.store.models import LOCAL_USER_ID
+
+router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
+conversation_router = APIRouter(prefix="/api/conversations", tags=["knowledge"])
+v1_router = APIRouter(prefix="/v1", tags=["openai"])
+MAX_EMBEDDING_INPUTS = 2048
+MAX_EMBEDDING_CHARS = 8192 * 4
+
+
+def _owner(_: Request) -> str:
+    # Single local user until accounts exist; every query already filters on it.
+    return LOCAL_USER_ID
+
+
+def _k(request: Request) -> Knowledge:
+    return services(request).knowledge
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+
+
+class CollectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=10_000)
+
+
+class UrlIngest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2000)
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=10_000)
+    collections: list[str] = Field(min_length=1, max_length=50)
+    k: int = Field(10, ge=1, le=100)
+    mode: Literal["hybrid", "text", "vector"] = "hybrid"
+
+
+class CollectionsAttach(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    collections: list[str] = Field(max_length=50)
+
+
+class CreateEmbeddingRequest(BaseModel):
+    """OpenAI's embeddings request; `input_type` is an extension (e5 prefixes)."""
+
+    model_config = ConfigDict(extra="allow")
+    input: str | list[str] | list[int] | list[list[int]]
+    model: str
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None
+    input_type: Literal["passage", "query"] = "passage"  # extension
+
+
+# -- collections ---------------------------------------------------------------------
+
+
+@router.post("/collections", status_code=201)
+def create_collection(body: CollectionCreate, request: Request) -> dict:
+    return _k(request).service.create_collection(_owner(request), body.name, body.description)
+
+
+@router.get("/collections")
+def list_collections(request: Request) -> dict:
+    return _k(request).service.list_collections(_owner(request))
+
+
+@router.get("/collections/{collection_id}")
+def get_collection(collection_id: str, request: Request) -> dict:
+    return _k(request).service.get_collection(_owner(request), collection_id)
+
+
+@router.patch("/collections/{collection_id}")
+def update_collection(collection_id: str, body: CollectionUpdate, request: Request) -> dict:
+    changes = body.model_dump(exclude_unset=True)
+    return _k(request).service.update_collection(_owner(request), collection_id, changes)
+
+
+@router.delete("/collections/{collection_id}", status_code=204)
+def delete_collection(collection_id: str, request: Request) -> Response:
+    _k(request).service.delete_collection(_owner(request), collection_id)
+    return Response(status_code=204)
+
+
+# -- documents and jobs ----------------------------------------------------------------
+
+
+@router.post("/collections/{collection_id}/documents", status_code=202)
+async def upload_documents(
+    collection_id: str, request: Request, file: Annotated[list[UploadFile], File()]
+) -> dict:
+    """Queue one ingestion job per uploaded file (multipart field `file`, repeatable)."""
+    jobs = _k(request).jobs
+    out = []
+    for upload in file:
+        data = await upload.read(jobs.max_bytes + 1)
+        out.append(
+            await anyio.to_thread.run_sync(
+                jobs.submit_file,
+                _owner(request),
+                collection_id,
+                upload.filename or "document",
+                upload.content_type,
+                data,
+            )
+        )
+    return {"object": "list", "data": out}
+
+
+@router.post("/collections/{collection_id}/urls", status_code=202)
+def ingest_url(collection_id: str, body: UrlIngest, request: Request) -> dict:
+    """Queue the ingestion of a document fetched from a URL."""
+    return _k(request).jobs.submit_url(_owner(request), collection_id, body.url)
+
+
+@router.get("/collections/{collection_id}/documents")
+def list_documents(collection_id: str, request: Request) -> dict:
+    return _k(request).service.list_documents(_owner(request), collection_id)
+
+
+@router.get("/collections/{collection_id}/jobs")
+def list_jobs(collection_id: str, request: Request) -> dict:
+    return _k(request).jobs.list(_owner(request), collection_id)
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: str, request: Request) -> dict:
+    return _k(request).jobs.get(_owner(request), job_id)
+
+
+@router.post("/jobs/{job_id}/cancel")
+def cancel_job(job_id: str, request: Request) -> dict:
+    return _k(request).jobs.cancel(_owner(request), job_id)
+
+
+@router.get("/documents/{document_id}")
+def get_document(document_id: str, request: Request, text: bool = False) -> dict:
+    return _k(request).service.get_document(_owner(request), document_id, with_text=text)
+
+
+@router.get("/documents/{document_id}/passage")
+def get_passage(
+    document_id: str, request: Request, start: int = Query(ge=0), end: int = Query(ge=0)
+) -> dict:
+    """The exact passage a citation points at, with context before and after."""
+    return _k(request).service.passage(_owner(request), document_id, start, end)
+
+
+@router.delete("/documents/{document_id}", status_code=204)
+def delete_document(document_id: str, request: Request) -> Response:
+    _k(request).service.delete_document(_owner(request), document_id)
+    return Response(status_code=204)
+
+
+@router.post("/search")
+def search(body: SearchRequest, request: Request) -> dict:
+    """Hybrid (or full-text only, or vector only) search over collections."""
+    hits = _k(request).service.search(
+        _owner(request), body.query, body.collections, k=body.k, mode=body.mode
+    )
+    return {"object": "list", "data": [h.json() for h in hits]}
+
+
+# -- conversations ---------------------------------------------------------------------
+
+
+@conversation_router.get("/{conv_id}/collections")
+def conversation_collections(conv_id: str, request: Request) -> dict:
+    data = _k(request).service.conversation_collections(_owner(request), conv_id)
+    return {"object": "list", "data": data}
+
+
+@conversation_router.put("/{conv_id}/collections")
+def attach_collections(conv_id: str, body: CollectionsAttach, request: Request) -> dict:
+    """Answer this conversation from exactly these collections (ids or names)."""
+    svc = _k(request).service
+    data = svc.set_conversation_collections(_owner(request), conv_id, body.collections)
+    return {"object": "list", "data": data}
+
+
+# -- OpenAI embeddings -----------------------------------------------------------------
+
+
+@v1_router.post("/embeddings")
+def create_embeddings(body: CreateEmbeddingRequest, request: Request) -> dict:
+    """OpenAI's embeddings endpoint on the knowledge embedding model."""
+    knowledge = _k(request)
+    embedder = knowledge.service.embedder
+    if body.model != embedder.name:
+        raise ModelNotFound(
+            f"The embedding model '{body.model}' does not exist; use '{embedder.name}'.",
+            param="model",
+        )
+    texts = _inputs(body.input)
+    if body.dimensions is not None and body.dimensions != embedder.dim:
+        raise InvalidRequest(
+            f"'{embedder.name}' makes {embedder.dim}-dimensional vectors.", param="dimensions"
+        )
+    vectors = knowledge.service.embed(texts, as_query=body.input_type == "query")
+    tokens = sum(embedder.count_tokens(t) for t in texts)
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
+            for i, v in enumerate(vectors)
+        ],
+        "model": embedder.name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def _inputs(value: str | list[str] | list[int] | list[list[int]]) -> list[str]:
+    texts = [value] if isinstance(value, str) else value
+    if not texts:
+        raise InvalidRequest("'input' must not be empty.", param="input")
+    if not all(isinstance(t, str) for t in texts):
+        raise InvalidRequest(
+            "Token arrays are not supported as input; send strings.", param="input"
+        )
+    if len(texts) > MAX_EMBEDDING_INPUTS:
+        raise InvalidRequest(f"At most {MAX_EMBEDDING_INPUTS} inputs per request.", param="input")
+    for i, t in enumerate(texts):
+        if not t.strip():
+            raise InvalidRequest(f"Input {i} is empty.", param="input")
+        if len(t) > MAX_EMBEDDING_CHARS:
+            raise InvalidRequest(f"Input {i} is too long.", param="input")
+    return [str(t) for t in texts]
+
+
+def _encode(vector: np.ndarray, fmt: str) -> list[float] | str:
+    if fmt == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+    return [float(x) for x in vector]
