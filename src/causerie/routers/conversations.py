@@ -40,7 +40,11 @@ class ConversationUpdate(BaseModel):
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     content: str = Field(min_length=1, max_length=1_000_000)
-    parent_id: str | None = Field(None, description="Answer after this message (edit = branch).")
+    parent_id: str | None = Field(
+        None,
+        description="Answer after this message (edit = branch); an explicit null starts a "
+        "new first message; absent means after the current leaf.",
+    )
     model: str | None = None
 
 
@@ -61,9 +65,13 @@ def create_conversation(body: ConversationCreate, request: Request) -> dict:
 
 @router.get("/conversations")
 def list_conversations(
-    request: Request, limit: int = Query(20, ge=1, le=100), cursor: str | None = None
+    request: Request,
+    limit: int = Query(20, ge=1, le=100),
+    cursor: str | None = None,
+    q: str | None = Query(None, max_length=200, description="Match in title or messages."),
 ) -> dict:
-    return services(request).conversations.list(_owner(request), limit=limit, cursor=cursor)
+    svc = services(request).conversations
+    return svc.list(_owner(request), limit=limit, cursor=cursor, q=q)
 
 
 @router.get("/conversations/{conv_id}")
@@ -100,6 +108,7 @@ def post_message(conv_id: str, body: MessageCreate, request: Request) -> Streami
         parent_id=body.parent_id,
         regenerate=None,
         model=body.model,
+        at_root="parent_id" in body.model_fields_set and body.parent_id is None,
     )
     return _stream(svc.reply(turn))
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from causerie.errors import CauserieError, InvalidRequest, NotFound
@@ -103,21 +103,24 @@ class ConversationService:
             s.flush()
             return conversation_json(conv)
 
-    def list(self, owner: str, *, limit: int = 20, cursor: str | None = None) -> dict:
-        """Conversations, most recently updated first, in pages."""
+    def list(
+        self, owner: str, *, limit: int = 20, cursor: str | None = None, q: str | None = None
+    ) -> dict:
+        """Conversations, most recently updated first, in pages; q filters on title or text."""
         with self.db.session() as s:
-            q = select(Conversation).where(Conversation.owner_id == owner)
+            query = select(Conversation).where(Conversation.owner_id == owner)
+            if q and q.strip():
+                query = query.where(_matching(owner, q.strip()))
             if cursor:
                 at, cid = _decode_cursor(cursor)
-                q = q.where(
+                query = query.where(
                     or_(
                         Conversation.updated_at < at,
                         and_(Conversation.updated_at == at, Conversation.id < cid),
                     )
                 )
-            rows = s.scalars(
-                q.order_by(Conversation.updated_at.desc(), Conversation.id.desc()).limit(limit + 1)
-            ).all()
+            newest_first = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            rows = s.scalars(newest_first.limit(limit + 1)).all()
             page = rows[:limit]
             more = len(rows) > limit
             return {
@@ -178,8 +181,13 @@ class ConversationService:
         parent_id: str | None,
         regenerate: str | None,
         model: str | None,
+        at_root: bool = False,
     ) -> dict:
-        """Store the user's message (or pick the one to answer again) and a reply placeholder."""
+        """Store the user's message (or pick the one to answer again) and a reply placeholder.
+
+        parent_id None means after the current leaf; at_root starts a new first message
+        (editing the first message of a conversation).
+        """
         with self.db.session() as s:
             conv = _owned(s, owner, conv_id)
             if regenerate is not None:
@@ -191,7 +199,11 @@ class ConversationService:
             else:
                 if not content or not content.strip():
                     raise InvalidRequest("The message is empty.", param="content")
-                parent = parent_id if parent_id is not None else conv.current_leaf_id
+                parent = (
+                    None
+                    if at_root
+                    else (parent_id if parent_id is not None else conv.current_leaf_id)
+                )
                 if parent is not None:
                     _message(s, conv, parent)
                 user_msg = Message(
@@ -265,7 +277,9 @@ class ConversationService:
                         written, last_flush = len(outcome.content), time.monotonic()
             status, error = "complete", None
         except CauserieError as exc:
-            status, error = "error", exc.message
+            # A reply cut after some text is kept as interrupted: it can be continued
+            # or regenerated; one that produced nothing is an error.
+            status, error = ("interrupted" if outcome.content else "error"), exc.message
             yield Event("error", {"id": reply_id, **exc.body()})
         finally:
             # Shielded: a client that goes away must not stop us recording what it got.
@@ -339,6 +353,21 @@ def _active_path(
 ) -> list[dict]:
     children = children if children is not None else _children_map(s, conv.id)
     return [message_json(m, children.get(m.parent_id, [m.id])) for m in _path(s, conv.id, leaf_id)]
+
+
+def _matching(owner: str, text: str) -> ColumnElement[bool]:
+    """Title or any message containing text, case-insensitively (LIKE wildcards escaped)."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    in_messages = (
+        select(Message.id)
+        .where(
+            Message.conversation_id == Conversation.id,
+            Message.owner_id == owner,
+            Message.content.ilike(pattern, escape="\\"),
+        )
+        .exists()
+    )
+    return or_(Conversation.title.ilike(pattern, escape="\\"), in_messages)
 
 
 def _title(content: str) -> str:
