@@ -38,5 +38,10 @@ format: setup
 	$(VENV)/bin/ruff format src tests bench
 	$(VENV)/bin/ruff check --fix src tests bench
 
+# Benchmarks print figures and same-run comparisons; see bench/README.md. BENCH_ARGS=--model
+# smollm2 gives a quick run.
+bench: setup
+	$(PY) -m bench.inference $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

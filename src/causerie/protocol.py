@@ -100,6 +100,8 @@ class CreateChatCompletionRequest(_Wire):
     tools: list[ChatCompletionTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    # Extension (llama.cpp): false disables reuse of the KV cache for this request.
+    cache_prompt: bool | None = None
 
 
 class ChatCompletionResponseMessage(BaseModel):

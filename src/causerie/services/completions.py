@@ -27,6 +27,8 @@ _PASSTHROUGH = (
     "top_logprobs",
     "tool_choice",
     "parallel_tool_calls",
+    # llama.cpp extension: false makes the engine reprocess the whole prompt (benchmarks).
+    "cache_prompt",
 )
 
 

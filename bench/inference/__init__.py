@@ -1,0 +1,1 @@
+"""Inference benchmark: Causerie's HTTP API against the raw engine, caching, start-up, footprint."""

@@ -1,0 +1,3 @@
+from bench.inference.run import main
+
+raise SystemExit(main())
