@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from causerie import __version__
 from causerie.http import install_error_handlers, limit_body_size
-from causerie.routers import conversations, health, knowledge, openai
+from causerie.routers import conversations, health, knowledge, metrics, openai
 from causerie.settings import Settings
 from causerie.wiring import build_services
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(limit_body_size, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(openai.router)
     app.include_router(conversations.router)
     app.include_router(knowledge.router)

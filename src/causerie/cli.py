@@ -40,6 +40,8 @@ def serve(host: str | None, port: int | None, config: Path | None, data_dir: Pat
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs every upstream request at INFO: one line per chat turn, on the hot path.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         app = create_app(settings)
     except ValueError as exc:
@@ -60,16 +62,25 @@ def serve(host: str | None, port: int | None, config: Path | None, data_dir: Pat
 @main.command()
 @click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings file.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Database and model cache.")
-def models(config: Path | None, data_dir: Path | None) -> None:
-    """List the configured models and whether their files are in place."""
-    from causerie.modelfiles import describe_source
+@click.option("--no-probe", is_flag=True, help="Do not contact remote model servers.")
+@click.option("--server", help="A running Causerie (URL): show its circuit state per target.")
+def models(config: Path | None, data_dir: Path | None, no_probe: bool, server: str | None) -> None:
+    """List models, aliases and their targets, with file state or upstream health."""
+    import asyncio
+
+    import httpx
+
+    from causerie.inventory import inventory
 
     settings = _settings(config, data_dir=data_dir)
-    default = settings.default_model or (settings.models[0].name if settings.models else None)
-    for model in settings.models:
-        mark = "*" if model.name == default else " "
-        source, state = describe_source(model, settings.model_cache_dir)
-        click.echo(f"{mark} {model.name}\t{model.provider}\t{source}\t{state}")
     if not settings.models:
         click.echo("no models configured", err=True)
         sys.exit(1)
+    try:
+        rows = asyncio.run(inventory(settings, probe=not no_probe, server=server))
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot read {server}: {exc}") from None
+    for row in rows:
+        mark = "*" if row.default else " "
+        hidden = "" if row.public else "\t(alias target only)"
+        click.echo(f"{mark} {row.name}\t{row.kind}\t{row.source}\t{row.state}{hidden}")

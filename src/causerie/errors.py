@@ -82,3 +82,40 @@ class ModelNotReady(CauserieError):
     status = 503
     type = "server_error"
     code = "model_not_ready"
+
+
+class UpstreamError(CauserieError):
+    """A remote model server failed; `retryable` says whether the same call may succeed."""
+
+    status = 502
+    type = "server_error"
+    code = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        client_fault: bool = False,
+    ):
+        super().__init__(message)
+        self.kind = kind  # a metric label: connect, timeout, http_429, http_5xx, malformed...
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.client_fault = client_fault  # the request itself was refused (400, 413, 422)
+        if client_fault:
+            self.status, self.type, self.code = 400, "invalid_request_error", "upstream_rejected"
+
+
+class Unavailable(CauserieError):
+    """No target of a model could answer."""
+
+    status = 503
+    type = "server_error"
+    code = "model_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -12,16 +12,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from causerie.errors import Busy, CauserieError, InvalidRequest, PayloadTooLarge
+from causerie.errors import Busy, CauserieError, InvalidRequest, PayloadTooLarge, Unavailable
 
 log = logging.getLogger(__name__)
 
 
 def error_response(exc: CauserieError) -> JSONResponse:
     """The OpenAI error body with the exception's status."""
-    headers = (
-        {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, Busy) else None
-    )
+    retry_after = exc.retry_after if isinstance(exc, Busy | Unavailable) else None
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
@@ -46,6 +45,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 413:  # raised by limit_body_size while the body is read
+            return error_response(PayloadTooLarge(str(exc.detail)))
         err = CauserieError(str(exc.detail))
         err.status = exc.status_code
         err.type = "invalid_request_error" if exc.status_code < 500 else "server_error"

@@ -38,12 +38,53 @@ class ModelConfig(BaseModel):
     max_queue: int = Field(16, ge=0, description="Requests waiting for a slot before 429.")
     chat_template: str | None = Field(None, description="Jinja template overriding the GGUF's.")
     owned_by: str = "causerie"
+    # Listed in /v1/models and addressable by name; False keeps it reachable only via aliases.
+    public: bool = True
+    # Remote (OpenAI-compatible) providers; see providers/openai_compat.py for the presets.
+    base_url: str | None = Field(None, description="Upstream API root, e.g. http://gpu:8000/v1.")
+    upstream_model: str | None = Field(None, description="Model name sent upstream (else name).")
+    api_key_env: str | None = Field(None, description="Environment variable holding the key.")
+    api_key_file: Path | None = Field(None, description="File holding the key (secrets mount).")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(120.0, gt=0, description="Longest silence while streaming.")
+    max_connections: int = Field(256, ge=1)
+    list_upstream_models: bool = Field(False, description="Also list '<name>/<upstream id>'.")
+    # Free-form settings for third-party provider plugins.
+    options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
         if self.provider == "embedded" and (self.path is None) == (self.builtin is None):
             raise ValueError(f"model {self.name!r}: give exactly one of 'path' or 'builtin'")
         return self
+
+
+class AliasConfig(BaseModel):
+    """A public model name answered by the first healthy target of an ordered chain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    targets: list[str] = Field(min_length=1, description="Model names, tried in this order.")
+    owned_by: str = "causerie"
+
+
+class RoutingConfig(BaseModel):
+    """Retries, backoff and circuit breaking shared by every target."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    retries: int = Field(1, ge=0, le=10, description="Extra attempts on one target.")
+    backoff: float = Field(0.25, ge=0, description="First retry delay in seconds (jittered).")
+    backoff_max: float = Field(4.0, ge=0)
+    retry_after_max: float = Field(
+        5.0, ge=0, description="Longest Retry-After we wait for; longer ones move on."
+    )
+    breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open it.")
+    breaker_cooldown: float = Field(30.0, gt=0, description="Seconds before a probe.")
+    breaker_cooldown_max: float = Field(300.0, gt=0)
+    upstream_models_ttl: float = Field(300.0, ge=0, description="Cache of upstream model lists.")
 
 
 class KnowledgeConfig(BaseModel):
@@ -79,6 +120,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in data_dir.")
     models: list[ModelConfig] = Field(default_factory=_default_models)
     default_model: str | None = None
+    aliases: list[AliasConfig] = Field(default_factory=list)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    metrics: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
     max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_messages: int = Field(2000, ge=1)
     log_level: str = "info"
@@ -89,6 +133,14 @@ class Settings(BaseSettings):
         names = [m.name for m in self.models]
         if len(names) != len(set(names)):
             raise ValueError("model names must be unique")
+        models = set(names)
+        for alias in self.aliases:
+            if alias.name in names:
+                raise ValueError(f"alias {alias.name!r} has the name of a model or alias")
+            unknown = [t for t in alias.targets if t not in models]
+            if unknown:
+                raise ValueError(f"alias {alias.name!r}: unknown targets {unknown}")
+            names.append(alias.name)
         if self.default_model is not None and self.default_model not in names:
             raise ValueError(f"default_model {self.default_model!r} is not a configured model")
         return self

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from causerie.knowledge.system import Knowledge, build_knowledge
+from causerie.metrics import Metrics
 from causerie.providers.registry import build_providers
+from causerie.providers.routing import Routing
 from causerie.services.completions import CompletionService
 from causerie.services.conversations import ConversationService
 from causerie.services.models import ModelCatalog
@@ -22,13 +24,16 @@ class Services:
     catalog: ModelCatalog
     completions: CompletionService
     conversations: ConversationService
+    metrics: Metrics
     knowledge: Knowledge
 
 
 def build_services(settings: Settings) -> Services:
     """Wire the services from settings (no I/O yet)."""
     db = Database(make_engine(settings.db_url))
-    catalog = ModelCatalog(build_providers(settings), settings.default_model)
+    providers = build_providers(settings)
+    metrics = Metrics()
+    catalog = ModelCatalog(providers, settings.default_model, Routing(settings, providers, metrics))
     completions = CompletionService(catalog, settings.max_messages)
     return Services(
         settings,
@@ -36,5 +41,6 @@ def build_services(settings: Settings) -> Services:
         catalog,
         completions,
         ConversationService(db, completions),
+        metrics=metrics,
         knowledge=build_knowledge(settings.knowledge, db),
     )

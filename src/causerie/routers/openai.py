@@ -20,15 +20,13 @@ DISCONNECT_POLL_SECONDS = 0.25
 
 def _model(request: Request, name: str) -> Model:
     catalog = services(request).catalog
-    provider = catalog.get(name)
-    owned_by = getattr(getattr(provider, "config", None), "owned_by", "causerie")
-    return Model(id=name, created=catalog.created, owned_by=owned_by)
+    return Model(id=name, created=catalog.created, owned_by=catalog.owned_by(name))
 
 
 @router.get("/models", response_model=ListModelsResponse)
 async def list_models(request: Request) -> ListModelsResponse:
     """Every model this server answers with."""
-    names = services(request).catalog.names()
+    names = await services(request).catalog.listing()
     return ListModelsResponse(data=[_model(request, n) for n in names])
 
 

@@ -8,6 +8,7 @@ import time
 
 from causerie.errors import ModelNotFound
 from causerie.providers.base import Provider
+from causerie.providers.routing import Routing
 
 log = logging.getLogger(__name__)
 
@@ -15,25 +16,47 @@ log = logging.getLogger(__name__)
 class ModelCatalog:
     """Public model names mapped to the providers that serve them."""
 
-    def __init__(self, providers: dict[str, Provider], default: str | None = None):
+    def __init__(
+        self,
+        providers: dict[str, Provider],
+        default: str | None = None,
+        routing: Routing | None = None,
+    ):
+        # providers: every configured model, started and closed here; routing: the public
+        # names (models and aliases) over them, with fallback and circuit breakers.
         self._providers = providers
-        self.default = default or next(iter(providers), None)
+        self.routing = routing
+        self._public: dict[str, Provider] = dict(routing.routes) if routing else providers
+        self.default = default or next(iter(self._public), None)
         self.created = int(time.time())
         self._tasks: list[asyncio.Task[None]] = []
 
     def names(self) -> list[str]:
         """Public model names, in configuration order."""
-        return list(self._providers)
+        return list(self._public)
+
+    async def listing(self) -> list[str]:
+        """Public names, then the upstream models of targets configured to list them."""
+        extra = await self.routing.upstream_names() if self.routing else []
+        return self.names() + [n for n in extra if n not in self._public]
 
     def get(self, name: str) -> Provider:
         """The provider for a public model name."""
-        try:
-            return self._providers[name]
-        except KeyError:
+        found = self.routing.resolve(name) if self.routing else self._providers.get(name)
+        if found is None:
             raise ModelNotFound(
                 f"The model '{name}' does not exist or you do not have access to it.",
                 param="model",
-            ) from None
+            )
+        return found
+
+    def owned_by(self, name: str) -> str:
+        """Who a public model belongs to, for /v1/models."""
+        return getattr(self.get(name), "owned_by", "causerie")
+
+    def health(self) -> dict[str, dict]:
+        """Circuit state and recent errors of every target."""
+        return self.routing.health() if self.routing else {}
 
     @property
     def ready(self) -> bool:

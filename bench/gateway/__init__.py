@@ -1,0 +1,1 @@
+"""Gateway benchmark: a fake upstream measured directly and through Python gateways."""

@@ -1,0 +1,27 @@
+"""Operations: Prometheus metrics and the health of every model target."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from causerie.errors import NotFound
+from causerie.metrics import CONTENT_TYPE
+from causerie.routers import services
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format: requests, errors, fallbacks, TTFT and tokens/s."""
+    svc = services(request)
+    if not svc.settings.metrics:
+        raise NotFound("Metrics are disabled (settings: metrics = false).")
+    return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
+
+
+@router.get("/health/targets")
+async def targets(request: Request) -> dict:
+    """Circuit state, recent errors and successes of every model target."""
+    return {"targets": services(request).catalog.health()}
