@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from causerie.knowledge import cli as knowledge_cli
 from causerie.settings import Settings, load_settings
 
 
@@ -84,3 +85,7 @@ def models(config: Path | None, data_dir: Path | None, no_probe: bool, server: s
         mark = "*" if row.default else " "
         hidden = "" if row.public else "\t(alias target only)"
         click.echo(f"{mark} {row.name}\t{row.kind}\t{row.source}\t{row.state}{hidden}")
+
+
+main.add_command(knowledge_cli.ingest)
+main.add_command(knowledge_cli.eval_group)

