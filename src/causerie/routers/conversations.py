@@ -46,11 +46,13 @@ class MessageCreate(BaseModel):
         "new first message; absent means after the current leaf.",
     )
     model: str | None = None
+    max_tokens: int | None = Field(None, ge=1, description="Cap on the reply's length.")
 
 
 class ReplyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = None
+    max_tokens: int | None = Field(None, ge=1, description="Cap on the reply's length.")
 
 
 class BranchSwitch(BaseModel):
@@ -109,6 +111,7 @@ def post_message(conv_id: str, body: MessageCreate, request: Request) -> Streami
         regenerate=None,
         model=body.model,
         at_root="parent_id" in body.model_fields_set and body.parent_id is None,
+        max_tokens=body.max_tokens,
     )
     return _stream(svc.reply(turn))
 
@@ -126,6 +129,7 @@ def regenerate(
         parent_id=None,
         regenerate=message_id,
         model=body.model if body else None,
+        max_tokens=body.max_tokens if body else None,
     )
     return _stream(svc.reply(turn))
 

@@ -182,6 +182,7 @@ class ConversationService:
         regenerate: str | None,
         model: str | None,
         at_root: bool = False,
+        max_tokens: int | None = None,
     ) -> dict:
         """Store the user's message (or pick the one to answer again) and a reply placeholder.
 
@@ -243,6 +244,11 @@ class ConversationService:
             request: dict[str, Any] = {"model": model_name, "messages": messages}
             if conv.temperature is not None:
                 request["temperature"] = conv.temperature
+            grounder = self.completions.grounder
+            if grounder is not None and (attached := grounder.conversation_collections(conv.id, s)):
+                request["collections"] = attached  # answer from the attached collections
+            if max_tokens is not None:
+                request["max_tokens"] = max_tokens
             return {
                 "user": message_json(created_user) if created_user else None,
                 "reply": message_json(reply),
@@ -267,6 +273,11 @@ class ConversationService:
                         text = (choice.get("delta") or {}).get("content")
                         if text:
                             yield Event("delta", {"id": reply_id, "content": text})
+                    if "sources" in chunk:  # grounded reply: numbered sources, then verdicts
+                        yield Event("sources", {"id": reply_id, "sources": chunk["sources"]})
+                    if "grounding" in chunk:
+                        outcome.content = chunk["grounding"]["content"]  # verified markers
+                        yield Event("grounding", {"id": reply_id, **chunk["grounding"]})
                     if (
                         time.monotonic() - last_flush > FLUSH_SECONDS
                         and len(outcome.content) > written
@@ -285,6 +296,10 @@ class ConversationService:
             # Shielded: a client that goes away must not stop us recording what it got.
             with anyio.CancelScope(shield=True):
                 final = await anyio.to_thread.run_sync(self._save, reply_id, outcome, status, error)
+                if outcome.grounding is not None and self.completions.grounder is not None:
+                    await anyio.to_thread.run_sync(
+                        self.completions.grounder.save, reply_id, outcome.grounding
+                    )
         yield Event("done", final)
 
     def _save(self, reply_id: str, outcome: Outcome, status: str, error: str | None) -> dict:
