@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -14,10 +15,21 @@ from causerie.settings import Settings, load_settings
 
 
 def _settings(config: Path | None, **overrides: object) -> Settings:
+    where = f" ({config})" if config else ""
     try:
         return load_settings(config, **overrides)
-    except (ValidationError, FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(f"invalid configuration: {exc}") from None
+    except ValidationError as exc:
+        # One line per problem, named by its place in the file; no pydantic internals.
+        problems = "\n".join(f"  {_problem(e)}" for e in exc.errors())
+        raise click.ClickException(f"invalid configuration{where}:\n{problems}") from None
+    except (FileNotFoundError, ValueError) as exc:  # a TOML syntax error is a ValueError
+        raise click.ClickException(f"invalid configuration{where}: {exc}") from None
+
+
+def _problem(error: Any) -> str:
+    place = ".".join(str(p) for p in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{place}: {message}" if place else message
 
 
 @click.group()
