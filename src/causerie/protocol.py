@@ -102,6 +102,9 @@ class CreateChatCompletionRequest(_Wire):
     parallel_tool_calls: bool | None = None
     # Extension (llama.cpp): false disables reuse of the KV cache for this request.
     cache_prompt: bool | None = None
+    # Extension (Causerie): answer from these knowledge collections (ids or names), with
+    # numbered sources and checked citations; clients that do not know it never send it.
+    collections: list[str] | None = Field(None, max_length=50)
 
 
 class ChatCompletionResponseMessage(BaseModel):

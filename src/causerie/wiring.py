@@ -34,7 +34,8 @@ def build_services(settings: Settings) -> Services:
     providers = build_providers(settings)
     metrics = Metrics()
     catalog = ModelCatalog(providers, settings.default_model, Routing(settings, providers, metrics))
-    completions = CompletionService(catalog, settings.max_messages)
+    knowledge = build_knowledge(settings.knowledge, db)
+    completions = CompletionService(catalog, settings.max_messages, knowledge.grounder)
     return Services(
         settings,
         db,
@@ -42,5 +43,5 @@ def build_services(settings: Settings) -> Services:
         completions,
         ConversationService(db, completions),
         metrics=metrics,
-        knowledge=build_knowledge(settings.knowledge, db),
+        knowledge=knowledge,
     )

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 RRF_K = 60  # the constant of Cormack et al.; damps the weight of the very first ranks
 
 # Function words that only add noise to an OR query (and cost time on large indexes).
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     """a an and are as at be by can do does for from how i if in is it of on or so that the
     their there this to was what when where which who why will with you your my me we our
     au aux avec ce ces comment dans de des du elle en est et il ils je la le les leur mais
@@ -37,7 +37,7 @@ def fts_query(query: str) -> str | None:
     """
     terms: list[str] = []
     for word in _WORD.findall(query.lower()):
-        if word in _STOPWORDS or len(word) < 2:
+        if word in STOPWORDS or len(word) < 2:
             continue
         term = f'"{word[: max(5, len(word) - 2)]}"*' if len(word) >= 7 else f'"{word}"'
         if term not in terms:
@@ -92,11 +92,20 @@ class VectorIndex:
 
     def add(self, ids: Sequence[int], collection: str, vectors: np.ndarray) -> None:
         """Add the vectors of new chunks of one collection."""
+        if not len(ids):
+            return
         with self._lock:
             code = self._code(collection)
             self._ids = np.concatenate([self._ids, np.asarray(ids, dtype=np.int64)])
             self._cols = np.concatenate([self._cols, np.full(len(ids), code, np.int32)])
             self._matrix = np.vstack([self._matrix, vectors.astype(np.float32)])
+            if self._ids.size > len(ids) and self._ids[-len(ids) - 1] > min(ids):
+                order = np.argsort(self._ids, kind="stable")  # keep ids sorted for lookups
+                self._ids, self._cols, self._matrix = (
+                    self._ids[order],
+                    self._cols[order],
+                    self._matrix[order],
+                )
 
     def remove(self, ids: Iterable[int]) -> None:
         """Forget chunks (deleted documents or collections)."""
@@ -110,6 +119,18 @@ class VectorIndex:
                 self._cols[keep],
                 self._matrix[keep],
             )
+
+    def vectors_of(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of some chunks (those still indexed)."""
+        with self._lock:
+            all_ids, matrix = self._ids, self._matrix
+        wanted = np.asarray(ids, dtype=np.int64)
+        pos = np.searchsorted(all_ids, wanted)  # ids stay sorted: rows only ever append
+        out = {}
+        for cid, p in zip(wanted.tolist(), pos.tolist(), strict=True):
+            if p < all_ids.shape[0] and all_ids[p] == cid:
+                out[cid] = matrix[p]
+        return out
 
     def __len__(self) -> int:
         return int(self._ids.shape[0])

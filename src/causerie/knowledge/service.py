@@ -360,6 +360,7 @@ class KnowledgeService:
                     select(ChunkRow.id, ChunkRow.collection_id, ChunkRow.embedding)
                     .join(Document, Document.id == ChunkRow.document_id)
                     .where(Document.embedder == self.embedder.name)
+                    .order_by(ChunkRow.id)
                 ).all()
             self.vectors.load((r[0], r[1], r[2]) for r in rows)
 

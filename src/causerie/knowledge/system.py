@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from causerie.knowledge.embeddings import make_embedder
+from causerie.knowledge.grounding import Grounder
 from causerie.knowledge.jobs import IngestionJobs
 from causerie.knowledge.service import KnowledgeService
 from causerie.settings import KnowledgeConfig
@@ -13,11 +14,12 @@ from causerie.store.db import Database
 
 @dataclass
 class Knowledge:
-    """Collections and search, ingestion jobs, and the settings they share."""
+    """Collections and search, ingestion jobs, grounding, and the settings they share."""
 
     config: KnowledgeConfig
     service: KnowledgeService
     jobs: IngestionJobs
+    grounder: Grounder
 
     def start(self) -> None:
         """After migrations: close out jobs a previous process left unfinished."""
@@ -34,4 +36,4 @@ def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
     jobs = IngestionJobs(
         service, max_bytes=config.max_document_bytes, fetch_timeout=config.fetch_timeout
     )
-    return Knowledge(config, service, jobs)
+    return Knowledge(config, service, jobs, Grounder(service, config))

@@ -63,7 +63,10 @@ class Document(Base):
 
 class ChunkRow(Base):
     __tablename__ = "knowledge_chunks"
-    __table_args__ = (Index("ix_knowledge_chunks_document", "document_id", "ordinal"),)
+    __table_args__ = (
+        Index("ix_knowledge_chunks_document", "document_id", "ordinal"),
+        {"sqlite_autoincrement": True},
+    )
 
     # An integer key: it is the FTS5 rowid and the key of the in-memory vector index.
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -199,6 +199,14 @@ def attach_collections(conv_id: str, body: CollectionsAttach, request: Request) 
     return {"object": "list", "data": data}
 
 
+@conversation_router.get("/{conv_id}/grounding")
+def conversation_grounding(conv_id: str, request: Request) -> dict:
+    """Sources and checked citations of the conversation's grounded replies, by message id."""
+    k = _k(request)
+    k.service.conversation_collections(_owner(request), conv_id)  # 404 unless owned
+    return {"data": k.grounder.conversation_grounding(_owner(request), conv_id)}
+
+
 # -- OpenAI embeddings -----------------------------------------------------------------
 
 

@@ -7,12 +7,17 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from causerie.errors import InvalidRequest
 from causerie.protocol import CreateChatCompletionRequest
 from causerie.providers.base import Provider
 from causerie.services.models import ModelCatalog
+
+if TYPE_CHECKING:
+    from causerie.knowledge.grounding import Grounded, Grounder
 
 # Request fields handed to the engine unchanged when the client sets them.
 _PASSTHROUGH = (
@@ -40,6 +45,7 @@ class Prepared:
     model: str
     body: dict[str, Any]
     include_usage: bool
+    collections: list[str] | None = None  # extension: answer from these knowledge collections
 
 
 @dataclass
@@ -50,14 +56,16 @@ class Outcome:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
+    grounding: dict[str, Any] | None = None  # checked content, citations and sources
 
 
 class CompletionService:
     """Runs OpenAI chat requests on the configured models."""
 
-    def __init__(self, catalog: ModelCatalog, max_messages: int):
+    def __init__(self, catalog: ModelCatalog, max_messages: int, grounder: Grounder | None = None):
         self.catalog = catalog
         self.max_messages = max_messages
+        self.grounder = grounder
 
     def prepare(self, req: CreateChatCompletionRequest) -> Prepared:
         """Check a request against the model and build the engine body."""
@@ -94,7 +102,12 @@ class CompletionService:
         if req.response_format is not None and req.response_format.type != "text":
             body["response_format"] = _response_format(req)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return Prepared(provider, req.model, body, include_usage)
+        collections = None
+        if req.collections:
+            if self.grounder is None:
+                raise InvalidRequest("Knowledge collections are not enabled.", param="collections")
+            collections = self.grounder.resolve(req.collections)
+        return Prepared(provider, req.model, body, include_usage, collections)
 
     async def stream(self, prep: Prepared, outcome: Outcome | None = None) -> AsyncIterator[dict]:
         """Yield OpenAI chunks with our id, creation time and public model name.
@@ -106,7 +119,14 @@ class CompletionService:
         created = int(time.time())
         first = True
         outcome = outcome if outcome is not None else Outcome()
-        async with aclosing(prep.provider.stream(prep.body)) as chunks:
+        grounded = await self._ground(prep)
+        if grounded is None:
+            source = prep.provider.stream(prep.body)
+        elif grounded.relevant:
+            source = prep.provider.stream(grounded.body)
+        else:  # nothing relevant: say so instead of letting the model invent
+            source = grounded.nothing_found_chunks()
+        async with aclosing(source) as chunks:
             async for chunk in chunks:
                 chunk.pop("timings", None)
                 chunk["id"] = cid
@@ -116,8 +136,12 @@ class CompletionService:
                     delta = choices[0].setdefault("delta", {})
                     if first:
                         delta.setdefault("role", "assistant")
+                        if grounded is not None:
+                            chunk["sources"] = grounded.sources_json()  # extension
                         first = False
                     _record(outcome, choices[0], delta)
+                    if grounded is not None and choices[0].get("finish_reason"):
+                        chunk["grounding"] = await self._check(grounded, outcome)  # extension
                 elif chunk.get("usage") is not None:
                     outcome.usage = chunk["usage"]
                     if not prep.include_usage:
@@ -131,6 +155,10 @@ class CompletionService:
         async for chunk in self.stream(prep, outcome):
             cid, created = chunk["id"], chunk["created"]
         message: dict[str, Any] = {"role": "assistant", "content": outcome.content or None}
+        if outcome.grounding is not None:  # extension: verified markers, sources, verdicts
+            message["content"] = outcome.grounding["content"]
+            message["sources"] = outcome.grounding["sources"]
+            message["citations"] = outcome.grounding["citations"]
         if outcome.tool_calls:
             message["tool_calls"] = outcome.tool_calls
         elif message["content"] is None:
@@ -150,6 +178,22 @@ class CompletionService:
             ],
             "usage": outcome.usage or _zero_usage(),
         }
+
+    async def _ground(self, prep: Prepared) -> Grounded | None:
+        if not prep.collections or self.grounder is None:
+            return None
+        return await anyio.to_thread.run_sync(self.grounder.ground, prep.collections, prep.body)
+
+    async def _check(self, grounded: Grounded, outcome: Outcome) -> dict[str, Any]:
+        assert self.grounder is not None
+        if not grounded.relevant:
+            content = outcome.content
+            outcome.grounding = {"content": content, "citations": [], "sources": []}
+        else:
+            outcome.grounding = await anyio.to_thread.run_sync(
+                self.grounder.check, grounded, outcome.content
+            )
+        return outcome.grounding
 
 
 def _record(outcome: Outcome, choice: dict[str, Any], delta: dict[str, Any]) -> None:

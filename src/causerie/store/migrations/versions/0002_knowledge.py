@@ -100,6 +100,8 @@ def upgrade() -> None:
         sa.Column("start", sa.Integer(), nullable=False),
         sa.Column("end", sa.Integer(), nullable=False),
         sa.Column("embedding", sa.LargeBinary(), nullable=False),
+        # Never reuse the id of a deleted chunk: ids key the in-memory vector index.
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_knowledge_chunks_document", "knowledge_chunks", ["document_id", "ordinal"])
     op.create_index("ix_knowledge_chunks_collection_id", "knowledge_chunks", ["collection_id"])

