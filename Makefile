@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup serve test lint format bench clean
+.PHONY: setup serve test lint format bench bench-ui web-vendor clean
 
 setup: $(STAMP)
 
@@ -26,7 +26,13 @@ $(FAQ):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debian-faq debian-faq-fr
 
-test: setup $(FAQ)
+# Browser tests drive Debian's Chromium through Playwright (never a browser Playwright downloads).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: setup $(FAQ) $(CHROMIUM)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/pytest -q
@@ -42,6 +48,15 @@ format: setup
 # smollm2 gives a quick run.
 bench: setup
 	$(PY) -m bench.inference $(BENCH_ARGS)
+
+# The web UI's rendering benchmark in headless Chromium (bench/README.md, "Web UI").
+bench-ui: setup $(CHROMIUM)
+	$(PY) -m bench.ui $(BENCH_ARGS)
+
+# Re-vendor the web UI's libraries from npm (versions pinned in tools/web-vendor/); the
+# copied files are committed, so serving and testing never need npm.
+web-vendor:
+	tools/web-vendor/refresh.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,20 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from causerie import __version__
 from causerie.http import install_error_handlers, limit_body_size
 from causerie.routers import conversations, health, knowledge, metrics, openai
 from causerie.settings import Settings
+from causerie.ui import mount_ui
 from causerie.wiring import build_services
 
 log = logging.getLogger(__name__)
-WEB_DIR = Path(__file__).parent / "web"
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -48,6 +46,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(knowledge.conversation_router)
     app.include_router(knowledge.v1_router)
-    if (WEB_DIR / "index.html").is_file():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    mount_ui(app)  # last: the UI at / must not shadow the API routes
     return app

@@ -1,0 +1,254 @@
+// The message thread: keyed rendering of the active branch, streaming updates once per
+// frame, and Markdown rendered only for messages near the viewport (long chats stay fast).
+
+import { copyText, h, icon } from './dom.js';
+import { language, t } from './i18n.js';
+import { renderMarkdown } from './markdown.js';
+
+const EAGER_TAIL = 12; // the last messages are rendered at once; earlier ones when scrolled to
+const NEAR_BOTTOM_PX = 80;
+
+export class Chat {
+  constructor(app) {
+    this.app = app;
+    this.thread = document.getElementById('thread');
+    this.list = document.getElementById('messages');
+    this.jump = document.getElementById('jump');
+    this.nodes = new Map(); // message id -> {el, sig, msg}
+    this.dirty = new Set(); // streaming message ids waiting for the next frame
+    this.frame = 0;
+    this.stick = true; // follow the newest text unless the reader scrolled up
+    this.lazy = new IntersectionObserver((entries) => this.renderVisible(entries), {
+      root: this.thread,
+      rootMargin: '1200px 0px',
+    });
+    this.thread.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.jump.addEventListener('click', () => this.scrollToBottom(true));
+    this.list.addEventListener('click', (event) => this.onClick(event));
+    // Late growth (fonts, KaTeX, lazily rendered Markdown) keeps the newest text in view.
+    new ResizeObserver(() => {
+      if (this.stick) this.scrollToBottom(false);
+    }).observe(this.list);
+  }
+
+  /** Show these messages (the active branch), reusing the elements that did not change. */
+  render(messages, { scroll = false } = {}) {
+    const seen = new Set();
+    let previous = null;
+    messages.forEach((msg, index) => {
+      const eager = index >= messages.length - EAGER_TAIL;
+      const sig = this.signature(msg);
+      let entry = this.nodes.get(msg.id);
+      if (!entry || entry.sig !== sig) {
+        const el = this.build(msg, eager);
+        if (entry) {
+          this.lazy.unobserve(entry.el);
+          entry.el.replaceWith(el);
+        }
+        entry = { el, sig, msg };
+        this.nodes.set(msg.id, entry);
+      }
+      entry.msg = msg;
+      const expected = previous ? previous.nextSibling : this.list.firstChild;
+      if (entry.el !== expected) this.list.insertBefore(entry.el, expected);
+      previous = entry.el;
+      seen.add(msg.id);
+    });
+    for (const [id, entry] of this.nodes) {
+      if (!seen.has(id)) {
+        this.lazy.unobserve(entry.el);
+        entry.el.remove();
+        this.nodes.delete(id);
+      }
+    }
+    document.getElementById('main').classList.toggle('empty', messages.length === 0);
+    if (scroll || this.stick) this.scrollToBottom(false);
+  }
+
+  /** Forget every element (language change, other conversation). */
+  clear() {
+    this.lazy.disconnect();
+    this.nodes.clear();
+    this.list.replaceChildren();
+    this.stick = true;
+  }
+
+  /** New text arrived for a streaming reply: draw it on the next frame, at most once. */
+  update(msg) {
+    const entry = this.nodes.get(msg.id);
+    if (!entry) return;
+    entry.msg = msg;
+    this.dirty.add(msg.id);
+    this.frame ||= requestAnimationFrame(() => this.flush());
+  }
+
+  flush() {
+    this.frame = 0;
+    for (const id of this.dirty) {
+      const entry = this.nodes.get(id);
+      const body = entry?.el.querySelector('.markdown');
+      if (!body) continue;
+      body.replaceChildren(renderMarkdown(entry.msg.content, { streaming: true }));
+      body.classList.toggle('waiting', !entry.msg.content);
+    }
+    this.dirty.clear();
+    if (this.stick) this.scrollToBottom(false);
+  }
+
+  signature(msg) {
+    const live = this.app.isLive(msg.id);
+    const siblings = (msg.siblings || []).join(',');
+    const text = live ? 'live' : `${msg.content.length}:${msg.status}:${msg.error || ''}`;
+    return `${language()}|${siblings}|${text}`;
+  }
+
+  build(msg, eager) {
+    const live = this.app.isLive(msg.id);
+    const el = h('article', {
+      class: `msg ${msg.role}`,
+      dataset: { id: msg.id, status: live ? 'streaming' : msg.status },
+    });
+    if (msg.role === 'user') {
+      el.append(h('div', { class: 'bubble', text: msg.content }));
+    } else {
+      const body = h('div', { class: 'markdown' });
+      if (live) {
+        body.append(renderMarkdown(msg.content, { streaming: true }));
+        body.classList.toggle('waiting', !msg.content);
+      } else if (eager) {
+        body.append(renderMarkdown(msg.content));
+      } else {
+        // Plain text keeps roughly the right height until the message scrolls near.
+        body.textContent = msg.content;
+        body.classList.add('lazy');
+        this.lazy.observe(el);
+      }
+      el.append(body);
+      const note = this.note(msg, live);
+      if (note) el.append(note);
+    }
+    el.append(this.actions(msg));
+    return el;
+  }
+
+  note(msg, live) {
+    if (live) return null;
+    if (msg.status === 'error') {
+      return h('div', { class: 'error-box', role: 'alert' },
+        icon('alert'),
+        h('div', { class: 'error-text' },
+          h('strong', { text: t('errorTitle') }),
+          h('p', { text: msg.error || '' })),
+        h('button', { type: 'button', class: 'btn retry', dataset: { action: 'retry' } },
+          icon('regenerate'), h('span', { text: t('retry') })));
+    }
+    if (msg.status === 'interrupted' || msg.status === 'streaming') {
+      const text = msg.status === 'interrupted' ? t('interrupted') : t('incomplete');
+      return h('div', { class: 'note interrupted' }, icon('paused'), h('span', { text }));
+    }
+    return null;
+  }
+
+  actions(msg) {
+    const bar = h('div', { class: 'msg-actions' });
+    const siblings = msg.siblings || [msg.id];
+    if (siblings.length > 1) {
+      const i = siblings.indexOf(msg.id);
+      bar.append(h('div', { class: 'branch-nav' },
+        button('prev', 'chevleft', t('previous'), i <= 0),
+        h('span', { class: 'branch-pos', 'aria-label': t('version', { i: i + 1, n: siblings.length }),
+          text: `${i + 1}/${siblings.length}` }),
+        button('next', 'chevright', t('next'), i >= siblings.length - 1)));
+    }
+    bar.append(button('copy', 'copy', t('copy')));
+    if (msg.role === 'user') bar.append(button('edit', 'edit', t('edit')));
+    else {
+      bar.append(button('regenerate', 'regenerate', t('regenerate')));
+      if (msg.model) bar.append(h('span', { class: 'msg-model', text: msg.model }));
+    }
+    return bar;
+  }
+
+  renderVisible(entries) {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      const body = entry.target.querySelector('.markdown.lazy');
+      this.lazy.unobserve(entry.target);
+      if (!body) continue;
+      body.replaceChildren(renderMarkdown(body.textContent));
+      body.classList.remove('lazy');
+    }
+  }
+
+  onScroll() {
+    const { scrollTop, scrollHeight, clientHeight } = this.thread;
+    this.stick = scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
+    this.jump.hidden = this.stick;
+  }
+
+  scrollToBottom(smooth) {
+    this.thread.scrollTo({ top: this.thread.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
+    this.stick = true;
+    this.jump.hidden = true;
+  }
+
+  onClick(event) {
+    const target = event.target.closest('[data-action]');
+    if (!target || !this.list.contains(target)) return;
+    const article = target.closest('article.msg');
+    const msg = article && this.nodes.get(article.dataset.id)?.msg;
+    const action = target.dataset.action;
+    if (action === 'copy-code') {
+      copyText(target.closest('.code-block').querySelector('code').textContent, target);
+      return;
+    }
+    if (!msg) return;
+    if (action === 'copy') copyText(msg.content, target);
+    else if (action === 'edit') this.startEdit(article, msg);
+    else if (action === 'regenerate' || action === 'retry') this.app.regenerate(msg);
+    else if (action === 'prev') this.app.switchBranch(msg, -1);
+    else if (action === 'next') this.app.switchBranch(msg, +1);
+  }
+
+  startEdit(article, msg) {
+    if (article.classList.contains('editing')) return;
+    const bubble = article.querySelector('.bubble');
+    const input = h('textarea', { class: 'edit-input', rows: '3', 'aria-label': t('edit') });
+    input.value = msg.content;
+    const stop = () => {
+      article.classList.remove('editing');
+      editor.replaceWith(bubble);
+    };
+    const submit = () => {
+      const text = input.value.trim();
+      if (!text) return;
+      stop();
+      this.app.editMessage(msg, text);
+    };
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.stopPropagation();
+        stop();
+      } else if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
+    });
+    const editor = h('div', { class: 'editor' }, input,
+      h('div', { class: 'editor-actions' },
+        h('button', { type: 'button', class: 'btn', text: t('cancel'), onclick: stop }),
+        h('button', { type: 'button', class: 'btn primary', dataset: { action: 'save-edit' },
+          text: t('send'), onclick: submit })));
+    article.classList.add('editing');
+    bubble.replaceWith(editor);
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+}
+
+function button(action, iconName, label, disabled = false) {
+  return h('button', {
+    type: 'button', class: 'icon-btn small', dataset: { action },
+    'aria-label': label, title: label, disabled,
+  }, icon(iconName));
+}

@@ -1,0 +1,177 @@
+// UI strings in English and French; the language follows the browser unless the user picks one.
+
+const NNBSP = '\u202f'; // French puts a narrow no-break space before ? ! : ;
+
+const STRINGS = {
+  en: {
+    conversations: 'Conversations',
+    newChat: 'New chat',
+    searchChats: 'Search chats',
+    settings: 'Settings',
+    openSidebar: 'Open sidebar',
+    closeSidebar: 'Close sidebar',
+    model: 'Model',
+    chatSettings: 'Chat settings',
+    heroTitle: 'How can I help you today?',
+    placeholder: 'Message Causerie',
+    message: 'Message',
+    send: 'Send',
+    stop: 'Stop',
+    jumpToLatest: 'Jump to latest',
+    disclaimer: 'Answers come from a local model and can be wrong.',
+    systemPrompt: 'System prompt',
+    systemPromptPlaceholder: 'Instructions the model follows in this chat',
+    temperature: 'Temperature',
+    modelDefault: 'Model default',
+    cancel: 'Cancel',
+    save: 'Save',
+    language: 'Language',
+    languageAuto: 'Browser language',
+    theme: 'Theme',
+    themeSystem: 'System',
+    themeLight: 'Light',
+    themeDark: 'Dark',
+    done: 'Done',
+    rename: 'Rename',
+    delete: 'Delete',
+    moreOptions: 'More options',
+    today: 'Today',
+    yesterday: 'Yesterday',
+    untitled: 'New chat',
+    noResults: 'No chats match “{q}”.',
+    noChats: 'No chats yet.',
+    loading: 'Loading…',
+    deleted: 'Chat deleted.',
+    undo: 'Undo',
+    copy: 'Copy',
+    copied: 'Copied',
+    copyCode: 'Copy code',
+    edit: 'Edit',
+    regenerate: 'Regenerate',
+    retry: 'Retry',
+    previous: 'Previous version',
+    next: 'Next version',
+    version: 'Version {i} of {n}',
+    interrupted: 'Stopped: this answer is incomplete.',
+    incomplete: 'This answer was not finished.',
+    errorTitle: 'Something went wrong',
+    connectionLost: 'The connection to the server was lost.',
+    settingsForNewChats: 'Used for new chats from now on.',
+    settingsForThisChat: 'Applies to this chat only.',
+    defaultModelSuffix: '(default)',
+    modelUnavailable: '{model} (unavailable)',
+    image: 'Image: {alt}',
+    notFound: 'This chat does not exist any more.',
+    renamed: 'Chat renamed.',
+  },
+  fr: {
+    conversations: 'Discussions',
+    newChat: 'Nouvelle discussion',
+    searchChats: 'Rechercher',
+    settings: 'Paramètres',
+    openSidebar: 'Ouvrir le panneau',
+    closeSidebar: 'Fermer le panneau',
+    model: 'Modèle',
+    chatSettings: 'Réglages de la discussion',
+    heroTitle: `Comment puis-je vous aider${NNBSP}?`,
+    placeholder: 'Écrire à Causerie',
+    message: 'Message',
+    send: 'Envoyer',
+    stop: 'Arrêter',
+    jumpToLatest: 'Aller au dernier message',
+    disclaimer: 'Les réponses viennent d’un modèle local et peuvent être fausses.',
+    systemPrompt: 'Instructions système',
+    systemPromptPlaceholder: 'Consignes que le modèle suit dans cette discussion',
+    temperature: 'Température',
+    modelDefault: 'Valeur du modèle',
+    cancel: 'Annuler',
+    save: 'Enregistrer',
+    language: 'Langue',
+    languageAuto: 'Langue du navigateur',
+    theme: 'Thème',
+    themeSystem: 'Système',
+    themeLight: 'Clair',
+    themeDark: 'Sombre',
+    done: 'Terminé',
+    rename: 'Renommer',
+    delete: 'Supprimer',
+    moreOptions: 'Plus d’options',
+    today: 'Aujourd’hui',
+    yesterday: 'Hier',
+    untitled: 'Nouvelle discussion',
+    noResults: `Aucune discussion ne correspond à «${NNBSP}{q}${NNBSP}».`,
+    noChats: 'Aucune discussion pour l’instant.',
+    loading: 'Chargement…',
+    deleted: 'Discussion supprimée.',
+    undo: 'Annuler',
+    copy: 'Copier',
+    copied: 'Copié',
+    copyCode: 'Copier le code',
+    edit: 'Modifier',
+    regenerate: 'Régénérer',
+    retry: 'Réessayer',
+    previous: 'Version précédente',
+    next: 'Version suivante',
+    version: 'Version {i} sur {n}',
+    interrupted: `Arrêtée${NNBSP}: cette réponse est incomplète.`,
+    incomplete: 'Cette réponse n’a pas été terminée.',
+    errorTitle: 'Une erreur est survenue',
+    connectionLost: 'La connexion au serveur a été perdue.',
+    settingsForNewChats: 'S’applique désormais aux nouvelles discussions.',
+    settingsForThisChat: 'S’applique à cette discussion seulement.',
+    defaultModelSuffix: '(par défaut)',
+    modelUnavailable: '{model} (indisponible)',
+    image: `Image${NNBSP}: {alt}`,
+    notFound: 'Cette discussion n’existe plus.',
+    renamed: 'Discussion renommée.',
+  },
+};
+
+export const LANGUAGES = Object.keys(STRINGS);
+const PREF_KEY = 'causerie.lang';
+let current = 'en';
+
+/** The stored preference: 'auto', 'en' or 'fr'. */
+export function languagePreference() {
+  const pref = localStorage.getItem(PREF_KEY);
+  return LANGUAGES.includes(pref) ? pref : 'auto';
+}
+
+function browserLanguage() {
+  for (const tag of navigator.languages || [navigator.language]) {
+    const base = String(tag).slice(0, 2).toLowerCase();
+    if (LANGUAGES.includes(base)) return base;
+  }
+  return 'en';
+}
+
+/** Apply a preference ('auto' follows the browser) and remember it. */
+export function setLanguagePreference(pref) {
+  if (pref === 'auto') localStorage.removeItem(PREF_KEY);
+  else localStorage.setItem(PREF_KEY, pref);
+  current = pref === 'auto' ? browserLanguage() : pref;
+  document.documentElement.lang = current;
+  applyI18n();
+}
+
+export function language() {
+  return current;
+}
+
+/** The string for key in the current language, with {name} placeholders filled in. */
+export function t(key, vars = {}) {
+  const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
+}
+
+/** Translate the static page: data-i18n (text), -label (aria-label, title), -placeholder. */
+export function applyI18n(root = document) {
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-label]')) {
+    el.setAttribute('aria-label', t(el.dataset.i18nLabel));
+    if (el.tagName === 'BUTTON') el.title = t(el.dataset.i18nLabel);
+  }
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+}

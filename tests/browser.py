@@ -1,0 +1,132 @@
+"""Browser-test helpers: Debian's Chromium under Playwright, and conversations seeded in the DB."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from causerie.store.db import Database, make_engine
+from causerie.store.models import LOCAL_USER_ID, Conversation, Message, new_id
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps calling home, which this
+# sandbox refuses; Playwright adds --headless and a fresh --user-data-dir itself.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """A headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def smol_models_toml(names: Sequence[str], extra: str = "") -> str:
+    """TOML serving SmolLM2 under each of these names (a real model, loaded once per name)."""
+    blocks = [extra] if extra else []
+    for name in names:
+        blocks.append(
+            f'[[models]]\nname = "{name}"\nbuiltin = "smollm2-135m"\nn_ctx = 4096\n'
+            "n_parallel = 2\nthreads = 2\n"
+        )
+    return "\n".join(blocks)
+
+
+def seed_conversation(
+    data_dir: Path,
+    messages: Sequence[tuple[str, str]],
+    *,
+    title: str = "Seeded",
+    model: str | None = None,
+    status: str = "complete",
+    updated_at: datetime | None = None,
+) -> str:
+    """Store a conversation directly, as if these (role, content) turns had happened.
+
+    Used where the text must be exact (XSS payloads, benchmarks): a real model cannot be
+    made to say it. The UI then reads it through the API like any other conversation.
+    """
+    db = Database(make_engine(f"sqlite:///{data_dir / 'causerie.db'}"))
+    start = updated_at or datetime.now(UTC)
+    first = start - timedelta(seconds=len(messages) + 1)
+    try:
+        with db.session() as s:
+            conv = Conversation(
+                id=new_id(),
+                owner_id=LOCAL_USER_ID,
+                title=title,
+                model=model,
+                created_at=first,
+                updated_at=start,
+            )
+            s.add(conv)
+            parent = None
+            for i, (role, content) in enumerate(messages):
+                msg = Message(
+                    id=new_id(),
+                    conversation_id=conv.id,
+                    owner_id=LOCAL_USER_ID,
+                    parent_id=parent,
+                    role=role,
+                    content=content,
+                    status=status if role == "assistant" else "complete",
+                    model=model if role == "assistant" else None,
+                    created_at=first + timedelta(seconds=i),
+                    updated_at=first + timedelta(seconds=i),
+                )
+                s.add(msg)
+                s.flush()
+                parent = msg.id
+            conv.current_leaf_id = parent
+            return conv.id
+    finally:
+        db.engine.dispose()
+
+
+class Canary:
+    """A real HTTP server on 127.0.0.1 that counts every request: XSS payloads aim at it."""
+
+    def __init__(self) -> None:
+        hits: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.hits = hits
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Canary:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
