@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from causerie.store.db import Database, make_engine
 from causerie.store.models import LOCAL_USER_ID, Conversation, Message, new_id
+from tests.support import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps calling home, which this
@@ -130,3 +135,58 @@ class Canary:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class Tab:
+    """One browser context + page, recording what a user would not want to see."""
+
+    def __init__(self, browser: Any, server: LiveServer, **context: Any):
+        self.server = server
+        options = {"viewport": {"width": 1280, "height": 860}, "locale": "en-US", **context}
+        self.context = browser.new_context(**options)
+        self.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None,
+        )
+
+    def open(self, path: str = "/") -> Tab:
+        self.page.goto(self.server.url + path)
+        self.page.wait_for_selector("body[data-ready]")
+        return self
+
+    def reload(self) -> Tab:
+        self.page.reload()
+        self.page.wait_for_selector("body[data-ready]")
+        return self
+
+    def send(self, text: str) -> None:
+        self.page.fill("#input", text)
+        self.page.keyboard.press("Enter")
+
+    def wait_replies(self, count: int, status: str = "complete", timeout: float = 90) -> None:
+        """Until there are count assistant messages and the last one has this status."""
+        self.page.wait_for_function(
+            """([n, status]) => {
+                const all = document.querySelectorAll('.msg.assistant');
+                return all.length === n && all[n - 1].dataset.status === status;
+            }""",
+            arg=[count, status],
+            timeout=timeout * 1000,
+        )
+
+    def conv_id(self) -> str:
+        match = re.search(r"#/c/(\w+)", self.page.url)
+        assert match, self.page.url
+        return match.group(1)
+
+    def api(self, path: str) -> Any:
+        r = httpx.get(self.server.url + path, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def close(self) -> None:
+        self.context.close()
