@@ -3,10 +3,11 @@
 
 import { copyText, h, icon } from './dom.js';
 import { language, t } from './i18n.js';
-import { renderMarkdown } from './markdown.js';
+import { renderMarkdown, renderStreaming } from './markdown.js';
 
 const EAGER_TAIL = 12; // the last messages are rendered at once; earlier ones when scrolled to
 const NEAR_BOTTOM_PX = 80;
+const LAZY_BUDGET_MS = 6; // Markdown rendering per frame for messages scrolled near
 
 export class Chat {
   constructor(app) {
@@ -17,6 +18,8 @@ export class Chat {
     this.nodes = new Map(); // message id -> {el, sig, msg}
     this.dirty = new Set(); // streaming message ids waiting for the next frame
     this.frame = 0;
+    this.queue = []; // messages near the viewport waiting for their Markdown
+    this.queueFrame = 0;
     this.stick = true; // follow the newest text unless the reader scrolled up
     this.lazy = new IntersectionObserver((entries) => this.renderVisible(entries), {
       root: this.thread,
@@ -68,6 +71,7 @@ export class Chat {
   /** Forget every element (language change, other conversation). */
   clear() {
     this.lazy.disconnect();
+    this.queue = [];
     this.nodes.clear();
     this.list.replaceChildren();
     this.stick = true;
@@ -88,7 +92,7 @@ export class Chat {
       const entry = this.nodes.get(id);
       const body = entry?.el.querySelector('.markdown');
       if (!body) continue;
-      body.replaceChildren(renderMarkdown(entry.msg.content, { streaming: true }));
+      renderStreaming(body, entry.msg.content);
       body.classList.toggle('waiting', !entry.msg.content);
     }
     this.dirty.clear();
@@ -113,7 +117,7 @@ export class Chat {
     } else {
       const body = h('div', { class: 'markdown' });
       if (live) {
-        body.append(renderMarkdown(msg.content, { streaming: true }));
+        renderStreaming(body, msg.content);
         body.classList.toggle('waiting', !msg.content);
       } else if (eager) {
         body.append(renderMarkdown(msg.content));
@@ -172,12 +176,23 @@ export class Chat {
   renderVisible(entries) {
     for (const entry of entries) {
       if (!entry.isIntersecting) continue;
-      const body = entry.target.querySelector('.markdown.lazy');
       this.lazy.unobserve(entry.target);
+      this.queue.push(entry.target);
+    }
+    if (this.queue.length) this.queueFrame ||= requestAnimationFrame(() => this.drainQueue());
+  }
+
+  /** Render queued messages a few milliseconds per frame, so scrolling never stalls. */
+  drainQueue() {
+    this.queueFrame = 0;
+    const until = performance.now() + LAZY_BUDGET_MS;
+    while (this.queue.length && performance.now() < until) {
+      const body = this.queue.shift().querySelector('.markdown.lazy');
       if (!body) continue;
       body.replaceChildren(renderMarkdown(body.textContent));
       body.classList.remove('lazy');
     }
+    if (this.queue.length) this.queueFrame = requestAnimationFrame(() => this.drainQueue());
   }
 
   onScroll() {

@@ -31,8 +31,9 @@ class App {
     mountIcons();
     this.bind();
     window.addEventListener('hashchange', () => this.route());
-    await Promise.all([this.loadModels(), this.sidebar.reload()]);
-    await this.route();
+    // Models, the list and the open conversation load side by side.
+    const models = this.loadModels().then(() => this.updateModelButton());
+    await Promise.all([models, this.sidebar.reload(), this.route()]);
     document.body.dataset.ready = '1';
   }
 
@@ -310,7 +311,7 @@ class App {
 
   updateModelButton() {
     const model = this.currentModel();
-    const known = !model || this.models.includes(model);
+    const known = !model || !this.models.length || this.models.includes(model);
     $('model-name').textContent = known ? (model ?? '…') : t('modelUnavailable', { model });
     const menu = $('model-menu');
     menu.replaceChildren(...this.models.map((name) => h('li', {

@@ -94,12 +94,45 @@ const PURIFY_CONFIG = {
   RETURN_DOM_FRAGMENT: true,
 };
 
-/** Untrusted Markdown as a sanitized DocumentFragment (streaming: skip costly passes). */
-export function renderMarkdown(text, { streaming = false } = {}) {
+/** Untrusted Markdown as a sanitized DocumentFragment. */
+export function renderMarkdown(text) {
   const fragment = purify.sanitize(marked.parse(text), PURIFY_CONFIG);
-  decorateCode(fragment, streaming);
+  decorateCode(fragment, false);
   typesetMath(fragment);
   return fragment;
+}
+
+const streamedBlocks = new WeakMap(); // container -> [{raw, nodes}] of what is on screen
+
+/**
+ * Render a growing reply into container, redoing only the blocks that changed since the
+ * last call: finished paragraphs, code and math are parsed, sanitized and typeset once.
+ */
+export function renderStreaming(container, text) {
+  const tokens = marked.lexer(text);
+  const blocks = tokens.filter((token) => token.type !== 'space');
+  let shown = streamedBlocks.get(container);
+  if (!shown) {
+    shown = [];
+    streamedBlocks.set(container, shown);
+    container.replaceChildren();
+  }
+  // The last block may still be growing: it is always redrawn.
+  let keep = 0;
+  while (keep < shown.length && keep < blocks.length - 1 && shown[keep].raw === blocks[keep].raw) {
+    keep += 1;
+  }
+  for (const stale of shown.splice(keep)) stale.nodes.forEach((node) => node.remove());
+  for (const block of blocks.slice(keep)) {
+    const one = [block];
+    one.links = tokens.links; // reference-style links defined elsewhere in the reply
+    const fragment = purify.sanitize(marked.parser(one), PURIFY_CONFIG);
+    decorateCode(fragment, true);
+    typesetMath(fragment);
+    const nodes = [...fragment.childNodes];
+    container.append(fragment);
+    shown.push({ raw: block.raw, nodes });
+  }
 }
 
 // -- code blocks ---------------------------------------------------------------------------
