@@ -12,6 +12,7 @@ The requested model name picks the behaviour, so one server plays every upstream
     error:K          stream K tokens, then an OpenAI error event
     hang:K           stream K tokens (0: not even the headers), then go silent
     noisy            ok, with SSE comments, CRLF line ends and no usage chunk
+    pace:MS          ok, one token every MS milliseconds (long-lived streams)
 
 Anything after '@' is ignored, so tests can keep separate counters ('flaky:1@t3').
 GET /_log lists the requests seen (model, authorization header, time).
@@ -132,11 +133,14 @@ async def _events(model: str, kind: str, k: int, n: int) -> AsyncIterator[bytes]
         yield b": keep-alive comment\r\n\r\n"
     yield _chunk(cid, model, {"role": "assistant", "content": ""})
     cut_at = k if kind in ("cut", "malformed", "error", "hang") else None
+    pace = int(model.split("@")[0].partition(":")[2]) / 1000 if kind == "pace" else 0
     for i in range(1, n + 1):
         if cut_at is not None and i > cut_at:
             break
         event = _chunk(cid, model, {"content": token_text(i)})
         yield event.replace(b"\n", b"\r\n") if kind == "noisy" else event
+        if pace:
+            await asyncio.sleep(pace)
     if kind == "cut":
         await asyncio.sleep(0.05)  # let the tokens leave before the connection drops
         raise ConnectionAbortedError("fake upstream drops the connection on purpose")

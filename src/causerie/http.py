@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -91,10 +94,77 @@ class limit_body_size:
 
 def sse_data(payload: Any) -> bytes:
     """One server-sent event carrying JSON (or a literal like [DONE])."""
-    text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-    return b"data: " + text.encode() + b"\n\n"
+    # orjson: once per streamed token, several times faster than json.dumps.
+    data = payload.encode() if isinstance(payload, str) else orjson.dumps(payload)
+    return b"data: " + data + b"\n\n"
 
 
 def sse_event(kind: str, payload: dict[str, Any]) -> bytes:
     """A named server-sent event carrying JSON."""
     return f"event: {kind}\n".encode() + sse_data(payload)
+
+
+COALESCE_MAX_PIECES = 256  # pieces buffered ahead of a slow client before reading pauses
+
+
+async def coalesce(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Yield everything source produced since the last yield, joined into one piece.
+
+    A fast upstream delivers several tokens per network read; sending each as its own
+    socket write costs more than parsing it. Reading runs in its own task, so what one
+    read produced goes out in one write, and a lone token goes out at once (no delay).
+    """
+    pieces: list[bytes] = []
+    ready, room = asyncio.Event(), asyncio.Event()
+    finished = False
+
+    async def pump() -> None:
+        nonlocal finished
+        try:
+            async for piece in source:
+                pieces.append(piece)
+                ready.set()
+                if len(pieces) >= COALESCE_MAX_PIECES:  # the client is slow: wait for it
+                    room.clear()
+                    await room.wait()
+        finally:
+            finished = True
+            ready.set()
+
+    task = asyncio.create_task(pump())
+    try:
+        while not (finished and not pieces):
+            await ready.wait()
+            ready.clear()
+            if pieces:
+                batch = b"".join(pieces)
+                pieces.clear()
+                room.set()
+                yield batch
+        await task  # re-raises what the source raised
+    finally:
+        if not task.done():
+            task.cancel()
+            # Wait for the source to close (that is what stops the upstream) without
+            # passing it a second cancellation, which would interrupt that very closing.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({task})
+
+
+class EventStreamResponse(StreamingResponse):
+    """Server-sent events whose source is always closed, however the response ends.
+
+    Closing the source is what stops the model (or upstream) when a client goes away; it
+    is shielded because the response's own cancellation would otherwise interrupt it.
+    """
+
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await close()

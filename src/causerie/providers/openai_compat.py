@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -11,12 +12,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import orjson
 
 from causerie.errors import UpstreamError
 from causerie.providers.base import Capabilities
 from causerie.settings import ModelConfig, Settings
 
 ERROR_BODY_LIMIT = 4096  # bytes of an upstream error body we read for its message
+DRAIN_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -157,11 +160,13 @@ class OpenAICompatProvider:
             await response.aclose()
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-        finished = usage = False
+        finished = usage = done = False
         counted = 0  # content deltas, for servers that report no usage
+        events = _sse_data(response.aiter_bytes())
         try:
-            async for data in _sse_data(response.aiter_bytes()):
+            async for data in events:
                 if data == b"[DONE]":
+                    done = True
                     break
                 chunk = self._decode(data)
                 if choices := chunk.get("choices"):
@@ -176,15 +181,16 @@ class OpenAICompatProvider:
                         yield {**chunk, "usage": None}
                         chunk = {**chunk, "choices": []}
                 yield chunk
-            else:
-                if not finished:
-                    raise UpstreamError(
-                        f"{self.name}: the upstream closed the stream before the answer ended",
-                        kind="truncated",
-                        retryable=True,
-                    )
+            if not finished and not done:
+                raise UpstreamError(
+                    f"{self.name}: the upstream closed the stream before the answer ended",
+                    kind="truncated",
+                    retryable=True,
+                )
         except httpx.TransportError as exc:
             raise self._transport_error(exc) from None
+        if done:
+            await _drain(events)
         if not usage:
             yield {
                 "object": "chat.completion.chunk",
@@ -198,8 +204,8 @@ class OpenAICompatProvider:
 
     def _decode(self, data: bytes) -> dict[str, Any]:
         try:
-            chunk = json.loads(data)
-        except ValueError:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
             chunk = None
         if not isinstance(chunk, dict):
             raise UpstreamError(
@@ -288,6 +294,18 @@ async def _error_message(response: httpx.Response) -> str:
         message = None
     text = str(message) if message else raw[:300].decode(errors="replace").strip()
     return text[:300] or response.reason_phrase
+
+
+async def _drain(events: AsyncIterator[bytes]) -> None:
+    """Read what follows [DONE], normally just the end of the body, so that the connection
+    goes back to the pool instead of being closed (a new TCP connection per request costs
+    more than relaying a whole answer). A server that lingers is not waited for."""
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in events:
+                pass
+    except (TimeoutError, httpx.HTTPError):
+        pass
 
 
 def retry_after_seconds(value: str | None) -> float | None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from causerie.errors import CauserieError
-from causerie.http import sse_data
+from causerie.http import EventStreamResponse, coalesce, sse_data
 from causerie.protocol import CreateChatCompletionRequest, ListModelsResponse, Model
 from causerie.routers import services
 
@@ -51,7 +51,7 @@ async def create_chat_completion(
         first = await anext(chunks)
     except StopAsyncIteration:
         first = None
-    return StreamingResponse(_sse(first, chunks), media_type="text/event-stream")
+    return EventStreamResponse(coalesce(_sse(first, chunks)))
 
 
 async def _sse(first: dict | None, chunks: AsyncIterator[dict]) -> AsyncIterator[bytes]:
