@@ -158,3 +158,17 @@ def test_aliases_are_validated() -> None:
             models=models,
             aliases=[{"name": "x", "targets": ["a"]}, {"name": "y", "targets": ["x"]}],
         )
+
+
+def test_readme_provider_examples_are_valid_settings() -> None:
+    import tomllib
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Providers and fallback", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```toml\n")[1:]]
+    assert len(blocks) == 3
+    first = Settings(**tomllib.loads(blocks[0]))
+    assert first.aliases[0].targets == ["gpu", "mistral-small", "local"]
+    presets = Settings(**tomllib.loads(blocks[1]))
+    assert {m.provider for m in presets.models} == set(PRESETS)
+    assert Settings(routing=tomllib.loads(blocks[2])["routing"]).routing.retries == 1

@@ -1,0 +1,30 @@
+"""The gateway benchmark runs end to end with tiny sizes (figures unchecked, errors not)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_gateway_bench_measures_every_path(tmp_path: Path) -> None:
+    out = tmp_path / "gateway.json"
+    cmd = [sys.executable, "-m", "bench.gateway", "--seconds", "1", "--warmup", "0.5"]
+    cmd += ["--rounds", "1", "--concurrency", "2", "--tokens", "50"]
+    cmd += ["--soak-seconds", "2", "--soak-streams", "4", "--soak-pace-ms", "5"]
+    cmd += ["--soak-tokens", "20", "--litellm", str(tmp_path / "no-litellm"), "--json", str(out)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "LiteLLM not found" in done.stdout and "Comparison (same run):" in done.stdout
+
+    figures = json.loads(out.read_text())
+    cells = {c["gateway"]: c for c in figures["cells"]}
+    assert set(cells) == {"direct", "relay", "causerie"}
+    for cell in cells.values():
+        assert cell["requests"] > 0 and cell["errors"] == 0, cell
+    assert cells["causerie"]["cpu_ms_per_request"] > 0 and cells["causerie"]["rss_mb"] > 0
+    soak = figures["soak"]
+    assert soak["requests"] > 0 and soak["errors"] == 0
