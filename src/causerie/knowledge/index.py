@@ -16,38 +16,65 @@ import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from causerie.knowledge.textmatch import STOPWORDS, fold
+
 RRF_K = 60  # the constant of Cormack et al.; damps the weight of the very first ranks
 
-# Function words that only add noise to an OR query (and cost time on large indexes).
-STOPWORDS = frozenset(
-    """a an and are as at be by can do does for from how i if in is it of on or so that the
-    their there this to was what when where which who why will with you your my me we our
-    au aux avec ce ces comment dans de des du elle en est et il ils je la le les leur mais
-    me mes mon ne nous on ou où par pas pour qu que quel quelle quels quelles qui sa se ses
-    son sont sur ta te tes ton tu un une vos votre vous y l d s n c j""".split()  # noqa: SIM905
-)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def fts_query(query: str) -> str | None:
-    """An FTS5 MATCH expression: any of the query's content words, long ones by prefix.
+# Ranking reads every posting of every query term: on a large index, a word found in
+# most chunks costs much and weighs little in BM25. Terms are taken rarest first until
+# their postings reach this budget (the rarest one is always kept).
+POSTINGS_BUDGET = 20_000
+
+
+def query_terms(query: str) -> list[tuple[str, bool]]:
+    """The query's content words as (term, is_prefix), accent-folded, without duplicates.
 
     unicode61 has no stemmer; matching long words by their first letters catches
-    plurals and conjugations in both French and English ("paquets" -> "paquet*").
+    plurals and conjugations in both French and English ("paquets" -> "paque*").
     """
-    terms: list[str] = []
-    for word in _WORD.findall(query.lower()):
+    terms: list[tuple[str, bool]] = []
+    for word in _WORD.findall(fold(query)):
         if word in STOPWORDS or len(word) < 2:
             continue
-        term = f'"{word[: max(5, len(word) - 2)]}"*' if len(word) >= 7 else f'"{word}"'
+        term = (word[: max(5, len(word) - 2)], True) if len(word) >= 7 else (word, False)
         if term not in terms:
             terms.append(term)
-    return " OR ".join(terms) if terms else None
+    return terms
+
+
+def fts_query(terms: Sequence[tuple[str, bool]]) -> str | None:
+    """An FTS5 MATCH expression for any of the terms."""
+    parts = [f'"{t}"*' if prefix else f'"{t}"' for t, prefix in terms]
+    return " OR ".join(parts) if parts else None
+
+
+def _document_frequency(s: Session, term: str, prefix: bool) -> int:
+    if prefix:
+        upper = term[:-1] + chr(ord(term[-1]) + 1)
+        stmt = text("SELECT sum(doc) FROM knowledge_fts_vocab WHERE term >= :a AND term < :b")
+        return int(s.execute(stmt, {"a": term, "b": upper}).scalar() or 0)
+    stmt = text("SELECT doc FROM knowledge_fts_vocab WHERE term = :t")
+    return int(s.execute(stmt, {"t": term}).scalar() or 0)
+
+
+def affordable_terms(s: Session, terms: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """The rarest terms whose postings fit the budget, in the query's order."""
+    freq = {t: _document_frequency(s, *t) for t in terms}
+    kept, postings = set(), 0
+    for term in sorted((t for t in terms if freq[t] > 0), key=lambda t: freq[t]):
+        if kept and postings + freq[term] > POSTINGS_BUDGET:
+            break
+        kept.add(term)
+        postings += freq[term]
+    return [t for t in terms if t in kept]
 
 
 def fts_search(s: Session, query: str, collections: Sequence[str], k: int) -> list[int]:
     """Chunk ids best matching query by BM25, within the given collections."""
-    expr = fts_query(query)
+    expr = fts_query(affordable_terms(s, query_terms(query)))
     if expr is None or not collections:
         return []
     stmt = text(

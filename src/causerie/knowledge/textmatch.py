@@ -5,8 +5,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from causerie.knowledge.index import STOPWORDS
-
+# Function words that only add noise to an OR query (and cost time on large indexes).
+STOPWORDS = frozenset(
+    """a an and are as at be by can do does for from how i if in is it of on or so that the
+    their there this to was what when where which who why will with you your my me we our
+    au aux avec ce ces comment dans de des du elle en est et il ils je la le les leur mais
+    me mes mon ne nous on ou où par pas pour qu que quel quelle quels quelles qui sa se ses
+    son sont sur ta te tes ton tu un une vos votre vous y l d s n c j""".split()  # noqa: SIM905
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _FRENCH_HINTS = frozenset(
     """le la les des un une du de et est sont pour dans avec que qui quel quelle quels

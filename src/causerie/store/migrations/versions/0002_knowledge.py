@@ -21,6 +21,8 @@ _TS = sa.DateTime(timezone=True)
 _FTS = [
     "CREATE VIRTUAL TABLE knowledge_fts USING fts5(text, content='knowledge_chunks', "
     "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    # Document frequency per term: lets a query skip words too common to be worth it.
+    "CREATE VIRTUAL TABLE knowledge_fts_vocab USING fts5vocab(knowledge_fts, 'row')",
     "CREATE TRIGGER knowledge_chunks_ai AFTER INSERT ON knowledge_chunks BEGIN "
     "INSERT INTO knowledge_fts(rowid, text) VALUES (new.id, new.text); END",
     "CREATE TRIGGER knowledge_chunks_ad AFTER DELETE ON knowledge_chunks BEGIN "
@@ -161,6 +163,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         for name in ("knowledge_chunks_au", "knowledge_chunks_ad", "knowledge_chunks_ai"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+        op.execute("DROP TABLE IF EXISTS knowledge_fts_vocab")
         op.execute("DROP TABLE IF EXISTS knowledge_fts")
     for table in (
         "knowledge_message_grounding",

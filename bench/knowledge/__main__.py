@@ -1,0 +1,3 @@
+from bench.knowledge.run import main
+
+raise SystemExit(main())
