@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,8 @@ from pydantic import ValidationError
 from causerie.providers.openai_compat import (
     PRESETS,
     OpenAICompatProvider,
-    _sse_data,
     retry_after_seconds,
+    sse_split,
 )
 from causerie.providers.routing import Breaker
 from causerie.settings import ModelConfig, Settings
@@ -82,19 +81,14 @@ def _http_date(seconds_ahead: int) -> str:
     return formatdate(time() + seconds_ahead, usegmt=True)
 
 
-async def _pieces(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-
-
-async def test_sse_parser_handles_splits_comments_crlf_and_multiline_data() -> None:
-    stream = _pieces(
-        b': comment\n\ndata: {"a"',
-        b': 1}\n\nevent: x\r\ndata: {"b": 2}\r\n\r\ndata: [1,\ndata: 2]\n\n',
-        b"data: [DONE]",
+def test_sse_split_handles_partial_events_comments_crlf_and_multiline_data() -> None:
+    datas, rest = sse_split(b': comment\n\ndata: {"a"')
+    assert datas == [] and rest == b'data: {"a"'
+    datas, rest = sse_split(
+        rest + b': 1}\n\nevent: x\r\ndata: {"b": 2}\r\n\r\ndata: [1,\ndata: 2]\n\nda'
     )
-    got = [d async for d in _sse_data(stream)]
-    assert got == [b'{"a": 1}', b'{"b": 2}', b"[1,\n2]", b"[DONE]"]
+    assert datas == [b'{"a": 1}', b'{"b": 2}', b"[1,\n2]"] and rest == b"da"
+    assert sse_split(b"data: [DONE]" + b"\n\n") == ([b"[DONE]"], b"")
 
 
 def _remote(**kw: object) -> ModelConfig:

@@ -107,7 +107,14 @@ async def measure(
         "max_tokens": args.tokens,
     }
     run: Run = await run_load(
-        f"{url}/v1/chat/completions", body, conc, args.seconds, args.warmup, args.tokens, window
+        f"{url}/v1/chat/completions",
+        body,
+        conc,
+        args.seconds,
+        args.warmup,
+        args.tokens,
+        window,
+        min_requests=conc,  # slow gateways get a longer window, not an empty one
     )
     out = {"gateway": name, "concurrency": conc, **run.summary()}
     if proc is not None and run.samples:

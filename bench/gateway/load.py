@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,41 +83,55 @@ async def run_load(
     seconds: float,
     warmup: float,
     tokens: int,
-    on_window: Any = None,
+    on_window: Callable[[bool], None] | None = None,
+    min_requests: int = 0,
+    max_seconds: float = 90,
 ) -> Run:
-    """`concurrency` clients streaming back to back; samples count after `warmup` seconds.
+    """`concurrency` clients streaming back to back; streams ending in the window count.
 
-    `on_window(start: bool)` is called when the measured window opens and closes, so the
-    caller can read the gateway's CPU time over exactly that window.
+    The window opens after `warmup` and lasts `seconds`, longer if fewer than
+    `min_requests` streams ended by then (slow gateways), up to `max_seconds`.
+    `on_window(start)` is called as it opens and closes, so that the caller can read the
+    gateway's CPU time over exactly that window.
     """
     run = Run()
     last = f'" t{tokens}"'.encode()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Idle connections are dropped before the servers' 5 s keep-alive timeout closes them.
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=3
+    )
     timeout = httpx.Timeout(120, connect=10)
+    window: dict[str, float] = {}
+
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-        t0 = time.perf_counter()
-        window_start, window_end = t0 + warmup, t0 + warmup + seconds
 
         async def worker() -> None:
-            while (now := time.perf_counter()) < window_end:
+            while True:
                 try:
                     sample = await one_stream(client, url, body, last)
-                except (httpx.HTTPError, RuntimeError) as exc:
-                    if now >= window_start:
-                        run.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                except (httpx.HTTPError, RuntimeError) as exc:  # warm-up errors count too
+                    run.errors.append(f"{type(exc).__name__}: {exc}"[:200])
                     continue
-                # Streams that end inside the window are counted, like the CPU time is.
-                if window_start <= time.perf_counter() <= window_end:
+                if "start" in window:
                     run.samples.append(sample)
 
-        async def window() -> None:
+        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        try:
             await asyncio.sleep(warmup)
+            window["start"] = time.perf_counter()
             if on_window:
                 on_window(True)
             await asyncio.sleep(seconds)
+            while (
+                len(run.samples) < min_requests
+                and time.perf_counter() - window["start"] < max_seconds
+            ):
+                await asyncio.sleep(0.1)
             if on_window:
                 on_window(False)
-
-        await asyncio.gather(window(), *(worker() for _ in range(concurrency)))
-    run.seconds = seconds
+            run.seconds = time.perf_counter() - window["start"]
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
     return run

@@ -15,7 +15,9 @@ def create_app(upstream: str) -> FastAPI:
     client = httpx.AsyncClient(
         base_url=upstream,
         timeout=httpx.Timeout(60, connect=5),
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=1000),
+        limits=httpx.Limits(
+            max_connections=1000, max_keepalive_connections=1000, keepalive_expiry=4
+        ),
     )
     app = FastAPI()
 

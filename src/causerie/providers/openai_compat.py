@@ -20,6 +20,7 @@ from causerie.settings import ModelConfig, Settings
 
 ERROR_BODY_LIMIT = 4096  # bytes of an upstream error body we read for its message
 DRAIN_SECONDS = 0.5
+KEEPALIVE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,11 @@ class OpenAICompatProvider:
             headers=headers,
             timeout=httpx.Timeout(cfg.read_timeout, connect=cfg.connect_timeout),
             limits=httpx.Limits(
-                max_connections=cfg.max_connections, max_keepalive_connections=cfg.max_connections
+                max_connections=cfg.max_connections,
+                max_keepalive_connections=cfg.max_connections,
+                # Under the 5 s idle timeout of uvicorn (vLLM) and cpp-httplib (llama.cpp):
+                # a connection they are closing must not be picked for a new request.
+                keepalive_expiry=KEEPALIVE_SECONDS,
             ),
         )
 
@@ -144,6 +149,7 @@ class OpenAICompatProvider:
 
         `body["model"]`, when present, names the upstream model instead of the configured one.
         Leaving the iterator closes the connection, which stops the upstream generation.
+        One flat loop on purpose: it runs once per token, and every generator layer costs.
         """
         client = self._require_client()
         request = client.build_request("POST", "/chat/completions", json=self.payload(body))
@@ -151,56 +157,61 @@ class OpenAICompatProvider:
             response = await client.send(request, stream=True)
         except httpx.TransportError as exc:
             raise self._transport_error(exc) from None
+        finished = usage = done = False
+        counted = 0  # content deltas, for servers that report no usage
         try:
             if response.status_code != 200:
                 raise await self._status_error(response)
-            async for chunk in self._chunks(response):
-                yield chunk
-        finally:
-            await response.aclose()
-
-    async def _chunks(self, response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-        finished = usage = done = False
-        counted = 0  # content deltas, for servers that report no usage
-        events = _sse_data(response.aiter_bytes())
-        try:
-            async for data in events:
-                if data == b"[DONE]":
-                    done = True
-                    break
-                chunk = self._decode(data)
-                if choices := chunk.get("choices"):
-                    choice = choices[0]
-                    if choice.get("finish_reason"):
-                        finished = True
-                    if (choice.get("delta") or {}).get("content"):
-                        counted += 1
-                if chunk.get("usage"):
-                    usage = True
-                    if choices:  # some servers put usage on the last choice chunk
-                        yield {**chunk, "usage": None}
-                        chunk = {**chunk, "choices": []}
-                yield chunk
-            if not finished and not done:
+            pieces = response.aiter_bytes()
+            buffer = b""
+            try:
+                while True:
+                    piece = await anext(pieces, None)
+                    if piece is None:  # the body ended; its last event may lack the blank line
+                        datas, _ = sse_split(buffer + b"\n\n")
+                    else:
+                        datas, buffer = sse_split(buffer + piece if buffer else piece)
+                    for data in datas:
+                        if data == b"[DONE]":
+                            done = True
+                            break
+                        chunk = self._decode(data)
+                        if choices := chunk.get("choices"):
+                            choice = choices[0]
+                            if choice.get("finish_reason"):
+                                finished = True
+                            if (choice.get("delta") or {}).get("content"):
+                                counted += 1
+                        if chunk.get("usage"):
+                            usage = True
+                            if choices:  # some servers put usage on the last choice chunk
+                                yield {**chunk, "usage": None}
+                                chunk = {**chunk, "choices": []}
+                        yield chunk
+                    if done or piece is None:
+                        break
+                if done and piece is not None:
+                    await _drain(pieces)
+            except httpx.TransportError as exc:
+                raise self._transport_error(exc) from None
+            if not (finished or done):
                 raise UpstreamError(
                     f"{self.name}: the upstream closed the stream before the answer ended",
                     kind="truncated",
                     retryable=True,
                 )
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc) from None
-        if done:
-            await _drain(events)
-        if not usage:
-            yield {
-                "object": "chat.completion.chunk",
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": 0,
-                    "completion_tokens": counted,
-                    "total_tokens": counted,
-                },
-            }
+            if not usage:
+                yield {
+                    "object": "chat.completion.chunk",
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 0,
+                        "completion_tokens": counted,
+                        "total_tokens": counted,
+                    },
+                }
+        finally:
+            await response.aclose()
 
     def _decode(self, data: bytes) -> dict[str, Any]:
         try:
@@ -296,13 +307,13 @@ async def _error_message(response: httpx.Response) -> str:
     return text[:300] or response.reason_phrase
 
 
-async def _drain(events: AsyncIterator[bytes]) -> None:
+async def _drain(pieces: AsyncIterator[bytes]) -> None:
     """Read what follows [DONE], normally just the end of the body, so that the connection
     goes back to the pool instead of being closed (a new TCP connection per request costs
     more than relaying a whole answer). A server that lingers is not waited for."""
     try:
         async with asyncio.timeout(DRAIN_SECONDS):
-            async for _ in events:
+            async for _ in pieces:
                 pass
     except (TimeoutError, httpx.HTTPError):
         pass
@@ -322,29 +333,24 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
-async def _sse_data(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The data of each server-sent event; comments and other fields are skipped.
+def sse_split(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The data of each complete server-sent event in buffer, and the incomplete rest.
 
-    Hand-written because it runs once per token: splitting bytes costs a fraction of
-    a line-by-line decoder, and we only need `data:` lines.
+    Comments and fields other than `data:` are skipped. Hand-written because it runs on
+    every network read: splitting bytes costs a fraction of a line-by-line decoder.
     """
-    buffer = b""
-    async for raw in stream:
-        buffer = buffer + raw if buffer else raw
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
-        *events, buffer = buffer.split(b"\n\n")
-        for event in events:
-            if event.startswith(b"data:") and b"\n" not in event:  # the common case
-                yield event[5:].strip()
-                continue
-            lines = [ln[5:].strip() for ln in event.split(b"\n") if ln.startswith(b"data:")]
-            if lines:
-                yield b"\n".join(lines)
-    if buffer.strip().startswith(b"data:"):  # a last event without its blank line
-        yield b"\n".join(
-            ln[5:].strip() for ln in buffer.strip().split(b"\n") if ln.startswith(b"data:")
-        )
+    if b"\r" in buffer:
+        buffer = buffer.replace(b"\r\n", b"\n")
+    *events, rest = buffer.split(b"\n\n")
+    datas = []
+    for event in events:
+        if event.startswith(b"data:") and b"\n" not in event:  # the common case
+            datas.append(event[5:].strip())
+            continue
+        lines = [ln[5:].strip() for ln in event.split(b"\n") if ln.startswith(b"data:")]
+        if lines:
+            datas.append(b"\n".join(lines))
+    return datas, rest
 
 
 def _factory(preset_name: str) -> Any:
