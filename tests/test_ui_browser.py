@@ -157,6 +157,81 @@ def test_screenshots(browser: Any, server: LiveServer) -> None:
     assert all((ARTIFACTS / f"ui-{n}.png").stat().st_size > 10_000 for n, *_ in views)
 
 
+def test_markdown_code_and_math_render(tab: Tab, server: LiveServer) -> None:
+    conv = _seed(server, [("user", "Sort?"), ("assistant", SHOWCASE)], title="Rendering")
+    page = tab.open(f"/#/c/{conv}").page
+    page.wait_for_selector(".msg.assistant .katex")
+    answer = page.locator(".msg.assistant .markdown")
+    expect(answer.locator("table th")).to_have_count(3)
+    expect(answer.locator("ol > li")).to_have_count(2)
+    expect(answer.locator("h2")).to_have_text("Built-in options")
+    assert answer.locator(".code-block .hljs-keyword").count() >= 1  # highlighted
+    expect(answer.locator(".code-lang")).to_have_text("python")
+    assert answer.locator(".katex").count() == 2  # inline and display math typeset
+    assert answer.locator(".katex-display").count() == 1
+    link = answer.locator("a", has_text="sorting guide")
+    assert link.get_attribute("target") == "_blank"
+    answer.locator(".code-block").hover()
+    answer.locator("[data-action=copy-code]").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith('people = [("Ada", 36)') and copied.rstrip().endswith(
+        "# ('Grace', 85)"
+    )
+
+
+def test_a_thousand_messages_open_at_the_end_and_render_as_you_scroll(
+    tab: Tab, server: LiveServer
+) -> None:
+    turns = [("user", f"Question {i}?") for i in range(500)]
+    messages = [m for i, q in enumerate(turns) for m in (q, ("assistant", f"**Answer {i}**"))]
+    conv = _seed(server, messages, title="Long history")
+    page = tab.open(f"/#/c/{conv}").page
+    expect(page.locator(".msg")).to_have_count(1000)
+    last = page.locator(".msg.assistant").last
+    expect(last.locator("strong")).to_have_text("Answer 499")
+    assert last.is_visible()  # opened at the newest message
+    first = page.locator(".msg.assistant").first
+    assert first.locator(".markdown.lazy").count() == 1  # not rendered until needed
+    page.locator("#thread").evaluate("el => el.scrollTo(0, 0)")
+    expect(first.locator("strong")).to_have_text("Answer 0")
+    # The composer still answers right away.
+    page.fill("#input", "still responsive")
+    assert page.input_value("#input") == "still responsive"
+
+
+def test_theme_follows_the_system(browser: Any, server: LiveServer) -> None:
+    for scheme, background in (("light", "rgb(255, 255, 255)"), ("dark", "rgb(33, 33, 33)")):
+        tab = Tab(browser, server, color_scheme=scheme)
+        try:
+            page = tab.open().page
+            assert page.get_attribute("html", "data-theme") is None
+            assert page.evaluate("getComputedStyle(document.body).backgroundColor") == background
+        finally:
+            tab.close()
+
+
+def test_phone_width_sidebar_is_a_drawer(browser: Any, server: LiveServer) -> None:
+    tab = Tab(browser, server, viewport={"width": 390, "height": 844}, is_mobile=True,
+              has_touch=True)  # fmt: skip
+    try:
+        page = tab.open().page
+        sidebar = page.locator("#sidebar")
+        assert sidebar.bounding_box()["x"] < -200  # off screen
+        page.click("#open-sidebar")
+        page.wait_for_function(
+            "() => document.getElementById('sidebar').getBoundingClientRect().x === 0"
+        )
+        page.click("#backdrop", position={"x": 370, "y": 400})
+        page.wait_for_function(
+            "() => document.getElementById('sidebar').getBoundingClientRect().x < -200"
+        )
+        # The composer fits the screen.
+        box = page.locator(".composer-box").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    finally:
+        tab.close()
+
+
 # -- chatting ---------------------------------------------------------------------------------
 
 
@@ -164,10 +239,10 @@ def test_send_streams_the_answer_and_keyboard_works(tab: Tab) -> None:
     page = tab.open().page
     expect(page.locator(".hero h1")).to_have_text("How can I help you today?")
     # Shift+Enter is a new line, not a send.
-    page.fill("#input", "Name three colours.")
+    page.fill("#input", "Describe the sea in two sentences.")
     page.keyboard.press("Shift+Enter")
-    page.keyboard.type("One word each.")
-    assert page.input_value("#input") == "Name three colours.\nOne word each."
+    page.keyboard.type("Be vivid.")
+    assert page.input_value("#input") == "Describe the sea in two sentences.\nBe vivid."
     assert page.locator(".msg").count() == 0
     # Record every length the reply shows while it streams.
     page.evaluate(
@@ -182,7 +257,9 @@ def test_send_streams_the_answer_and_keyboard_works(tab: Tab) -> None:
     )
     page.keyboard.press("Enter")
     page.wait_for_selector(".msg.user .bubble")
-    expect(page.locator(".msg.user .bubble")).to_have_text("Name three colours.\nOne word each.")
+    expect(page.locator(".msg.user .bubble")).to_have_text(
+        "Describe the sea in two sentences.\nBe vivid."
+    )
     assert page.input_value("#input") == ""
     assert page.is_visible("#stop")
     tab.wait_replies(1)
@@ -196,7 +273,9 @@ def test_send_streams_the_answer_and_keyboard_works(tab: Tab) -> None:
     stored_words = re.findall(r"\w+", conv["messages"][1]["content"])
     assert stored_words[:5] == re.findall(r"\w+", answer)[:5]  # same text, rendered
     expect(page.locator(".conv-group h3")).to_have_text("Today")
-    assert page.inner_text(".conv.active .conv-link").startswith("Name three colours.")
+    assert page.inner_text(".conv.active .conv-link").startswith(
+        "Describe the sea in two sentences."
+    )
     # Copy puts the message text on the clipboard.
     page.hover(".msg.assistant")
     page.click(".msg.assistant [data-action=copy]")

@@ -21,6 +21,7 @@ export class Chat {
     this.queue = []; // messages near the viewport waiting for their Markdown
     this.queueFrame = 0;
     this.stick = true; // follow the newest text unless the reader scrolled up
+    this.pinnedAt = 0; // scrollTop where we last scrolled to the bottom
     this.lazy = new IntersectionObserver((entries) => this.renderVisible(entries), {
       root: this.thread,
       rootMargin: '1200px 0px',
@@ -30,7 +31,7 @@ export class Chat {
     this.list.addEventListener('click', (event) => this.onClick(event));
     // Late growth (fonts, KaTeX, lazily rendered Markdown) keeps the newest text in view.
     new ResizeObserver(() => {
-      if (this.stick) this.scrollToBottom(false);
+      if (this.following()) this.scrollToBottom(false);
     }).observe(this.list);
   }
 
@@ -65,7 +66,7 @@ export class Chat {
       }
     }
     document.getElementById('main').classList.toggle('empty', messages.length === 0);
-    if (scroll || this.stick) this.scrollToBottom(false);
+    if (scroll || this.following()) this.scrollToBottom(false);
   }
 
   /** Forget every element (language change, other conversation). */
@@ -96,7 +97,7 @@ export class Chat {
       body.classList.toggle('waiting', !entry.msg.content);
     }
     this.dirty.clear();
-    if (this.stick) this.scrollToBottom(false);
+    if (this.following()) this.scrollToBottom(false);
   }
 
   signature(msg) {
@@ -198,13 +199,20 @@ export class Chat {
   onScroll() {
     const { scrollTop, scrollHeight, clientHeight } = this.thread;
     this.stick = scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
+    if (this.stick) this.pinnedAt = scrollTop;
     this.jump.hidden = this.stick;
   }
 
   scrollToBottom(smooth) {
     this.thread.scrollTo({ top: this.thread.scrollHeight, behavior: smooth ? 'smooth' : 'instant' });
     this.stick = true;
+    this.pinnedAt = this.thread.scrollTop;
     this.jump.hidden = true;
+  }
+
+  /** Still at the bottom where we put it? (The scroll event telling otherwise may be late.) */
+  following() {
+    return this.stick && Math.abs(this.thread.scrollTop - this.pinnedAt) <= 2;
   }
 
   onClick(event) {
