@@ -15,6 +15,7 @@ from causerie.errors import InvalidRequest
 from causerie.protocol import CreateChatCompletionRequest
 from causerie.providers.base import Provider
 from causerie.services.models import ModelCatalog
+from causerie.services.toolcalls import offered_tools, recover_tool_calls
 
 if TYPE_CHECKING:
     from causerie.knowledge.grounding import Grounded, Grounder
@@ -126,6 +127,8 @@ class CompletionService:
             source = prep.provider.stream(grounded.body)
         else:  # nothing relevant: say so instead of letting the model invent
             source = grounded.nothing_found_chunks()
+        if names := offered_tools(prep.body):
+            source = recover_tool_calls(source, names)
         async with aclosing(source) as chunks:
             async for chunk in chunks:
                 chunk.pop("timings", None)
