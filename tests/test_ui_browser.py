@@ -619,6 +619,33 @@ def test_provider_failure_shows_a_retryable_error(tab: Tab, upstream: ScriptedUp
     expect(page.locator(".msg.assistant .branch-pos")).to_have_text("2/2")
 
 
+def test_provider_dropping_mid_answer_keeps_the_text_and_offers_retry(
+    tab: Tab, upstream: ScriptedUpstream
+) -> None:
+    page = tab.open().page
+    page.click("#model-btn")
+    page.click("#model-menu [data-model=paced]")
+    upstream.drop_after = 30
+    try:
+        tab.send("Tell me a long story.")
+        # Text arrived before the failure: kept, as an interrupted answer.
+        tab.wait_replies(1, "interrupted", timeout=30)
+    finally:
+        upstream.drop_after = None
+    expect(page.locator(".msg.assistant .markdown")).to_contain_text("Sentence number 1 of")
+    box = page.locator(".msg.assistant .error-box")
+    expect(box).to_be_visible()
+    expect(box).to_contain_text("The answer was cut off")
+    expect(box).to_contain_text("dropped the connection")
+    box.locator("[data-action=retry]").click()
+    page.wait_for_function(
+        "() => document.querySelector('.msg.assistant .markdown')?.textContent.length > 60"
+    )
+    page.click("#stop")
+    tab.wait_replies(1, "interrupted", timeout=20)
+    expect(page.locator(".msg.assistant .branch-pos")).to_have_text("2/2")
+
+
 def test_a_refused_message_is_reported_and_the_text_kept(tab: Tab, server: LiveServer) -> None:
     conv = _seed(server, [("user", "Hello"), ("assistant", "Hi.")], title="Soon gone")
     page = tab.open(f"/#/c/{conv}").page

@@ -2,7 +2,8 @@
 
 It stands in for a remote model provider (outside our control) where the UI needs exact
 output: a Markdown answer streamed at exactly 50 tokens/s for the rendering benchmark,
-hostile HTML for the XSS tests, or a provider that fails (HTTP 500) until told otherwise.
+hostile HTML for the XSS tests, or a provider that fails (HTTP 500, or a connection dropped
+mid-answer) until told otherwise.
 The upstream model name picks the script: `script:<key>` streams scripts[key].
 """
 
@@ -49,6 +50,7 @@ class ScriptedUpstream:
         self.scripts = scripts
         self.tokens_per_second = tokens_per_second
         self.failing = False  # answer 500 with an OpenAI error body while set
+        self.drop_after: int | None = None  # stream that many tokens, then drop the connection
         self.requests = 0
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -111,7 +113,11 @@ class ScriptedUpstream:
         yield _chunk(model, {"role": "assistant", "content": ""})
         pieces = tokens(text)
         start = time.monotonic()
+        drop_after = self.drop_after
         for i, piece in enumerate(pieces):
+            if drop_after is not None and i >= drop_after:
+                await asyncio.sleep(0.05)  # let the tokens leave before the connection drops
+                raise ConnectionAbortedError("scripted upstream drops the connection on purpose")
             # An absolute schedule, so that the rate does not drift with the event loop.
             delay = start + i / self.tokens_per_second - time.monotonic()
             if delay > 0:

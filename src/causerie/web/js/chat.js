@@ -8,6 +8,8 @@ import { renderMarkdown, renderStreaming } from './markdown.js';
 const EAGER_TAIL = 12; // the last messages are rendered at once; earlier ones when scrolled to
 const NEAR_BOTTOM_PX = 80;
 const LAZY_BUDGET_MS = 6; // Markdown rendering per frame for messages scrolled near
+// What the server records when the reader pressed Stop (services/conversations.py).
+const STOPPED_BY_USER = 'the reply was stopped';
 
 export class Chat {
   constructor(app) {
@@ -138,11 +140,15 @@ export class Chat {
 
   note(msg, live) {
     if (live) return null;
-    if (msg.status === 'error') {
+    // Cut off by a failure (not by Stop): the text so far stays, the reason and Retry below.
+    const failed = msg.status === 'error'
+      || (msg.status === 'interrupted' && msg.error && msg.error !== STOPPED_BY_USER);
+    if (failed) {
+      const title = msg.status === 'error' ? t('errorTitle') : t('cutOff');
       return h('div', { class: 'error-box', role: 'alert' },
         icon('alert'),
         h('div', { class: 'error-text' },
-          h('strong', { text: t('errorTitle') }),
+          h('strong', { text: title }),
           h('p', { text: msg.error || '' })),
         h('button', { type: 'button', class: 'btn retry', dataset: { action: 'retry' } },
           icon('regenerate'), h('span', { text: t('retry') })));
