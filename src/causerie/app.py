@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from causerie import __version__
 from causerie.http import install_error_handlers, limit_body_size
-from causerie.routers import conversations, health, knowledge, metrics, openai
+from causerie.routers import auth, conversations, health, knowledge, metrics, openai
 from causerie.settings import Settings
 from causerie.ui import mount_ui
 from causerie.wiring import build_services
@@ -35,13 +35,22 @@ def create_app(settings: Settings) -> FastAPI:
             await services.catalog.close()
             services.db.engine.dispose()
 
-    app = FastAPI(title="Causerie", version=__version__, lifespan=lifespan)
+    # One dependency on every route: who is asking (key, session or the local user), CSRF
+    # for cookie sessions, and rate limits on model calls.
+    app = FastAPI(
+        title="Causerie",
+        version=__version__,
+        lifespan=lifespan,
+        dependencies=[Depends(auth.authenticate)],
+    )
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(limit_body_size, max_bytes=settings.max_request_bytes)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(openai.router)
+    app.include_router(auth.router)
+    app.include_router(auth.admin_router)
     app.include_router(conversations.router)
     app.include_router(knowledge.router)
     app.include_router(knowledge.conversation_router)

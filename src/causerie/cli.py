@@ -10,6 +10,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from causerie.accounts_cli import refusal, users
 from causerie.knowledge import cli as knowledge_cli
 from causerie.settings import Settings, load_settings
 
@@ -50,6 +51,8 @@ def serve(host: str | None, port: int | None, config: Path | None, data_dir: Pat
     from causerie.app import create_app
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir)
+    if reason := refusal(settings):
+        raise click.ClickException(reason)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -100,4 +103,5 @@ def models(config: Path | None, data_dir: Path | None, no_probe: bool, server: s
 
 
 main.add_command(knowledge_cli.ingest)
+main.add_command(users)
 main.add_command(knowledge_cli.eval_group)

@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_messages: int = Field(2000, ge=1)
     log_level: str = "info"
+    session_hours: int = Field(24 * 14, ge=1, description="Lifetime of a web login.")
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
 
     @model_validator(mode="after")

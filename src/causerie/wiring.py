@@ -8,9 +8,11 @@ from causerie.knowledge.system import Knowledge, build_knowledge
 from causerie.metrics import Metrics
 from causerie.providers.registry import build_providers
 from causerie.providers.routing import Routing
+from causerie.services.auth import AuthService
 from causerie.services.completions import CompletionService
 from causerie.services.conversations import ConversationService
 from causerie.services.models import ModelCatalog
+from causerie.services.quotas import QuotaService
 from causerie.settings import Settings
 from causerie.store.db import Database, make_engine
 
@@ -26,6 +28,8 @@ class Services:
     conversations: ConversationService
     metrics: Metrics
     knowledge: Knowledge
+    auth: AuthService
+    quotas: QuotaService
 
 
 def build_services(settings: Settings) -> Services:
@@ -35,7 +39,10 @@ def build_services(settings: Settings) -> Services:
     metrics = Metrics()
     catalog = ModelCatalog(providers, settings.default_model, Routing(settings, providers, metrics))
     knowledge = build_knowledge(settings.knowledge, db)
-    completions = CompletionService(catalog, settings.max_messages, knowledge.grounder)
+    quotas = QuotaService(db)
+    completions = CompletionService(
+        catalog, settings.max_messages, knowledge.grounder, on_usage=quotas.record
+    )
     return Services(
         settings,
         db,
@@ -44,4 +51,6 @@ def build_services(settings: Settings) -> Services:
         ConversationService(db, completions),
         metrics=metrics,
         knowledge=knowledge,
+        auth=AuthService(db, settings.session_hours),
+        quotas=quotas,
     )

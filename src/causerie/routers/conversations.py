@@ -10,15 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from causerie.http import sse_event
 from causerie.routers import services
+from causerie.routers.auth import billed_to, owner
 from causerie.services.conversations import Event
-from causerie.store.models import LOCAL_USER_ID
 
 router = APIRouter(prefix="/api", tags=["conversations"])
 
 
-def _owner(_: Request) -> str:
-    # Single local user until accounts exist; every query already filters on it.
-    return LOCAL_USER_ID
+def _owner(request: Request) -> str:
+    # Every query filters on it: another user's object is simply not found (404).
+    return owner(request)
 
 
 class ConversationCreate(BaseModel):
@@ -113,6 +113,7 @@ def post_message(conv_id: str, body: MessageCreate, request: Request) -> Streami
         at_root="parent_id" in body.model_fields_set and body.parent_id is None,
         max_tokens=body.max_tokens,
     )
+    turn["billed_to"] = billed_to(request)
     return _stream(svc.reply(turn))
 
 
@@ -131,6 +132,7 @@ def regenerate(
         model=body.model if body else None,
         max_tokens=body.max_tokens if body else None,
     )
+    turn["billed_to"] = billed_to(request)
     return _stream(svc.reply(turn))
 
 

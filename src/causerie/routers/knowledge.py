@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from causerie.errors import InvalidRequest, ModelNotFound
 from causerie.knowledge.system import Knowledge
 from causerie.routers import services
-from causerie.store.models import LOCAL_USER_ID
+from causerie.routers.auth import owner
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
 conversation_router = APIRouter(prefix="/api/conversations", tags=["knowledge"])
@@ -22,9 +22,9 @@ MAX_EMBEDDING_INPUTS = 2048
 MAX_EMBEDDING_CHARS = 8192 * 4
 
 
-def _owner(_: Request) -> str:
-    # Single local user until accounts exist; every query already filters on it.
-    return LOCAL_USER_ID
+def _owner(request: Request) -> str:
+    # Every query filters on it: another user's object is simply not found (404).
+    return owner(request)
 
 
 def _k(request: Request) -> Knowledge:

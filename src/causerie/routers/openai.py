@@ -13,6 +13,7 @@ from causerie.errors import CauserieError
 from causerie.http import EventStreamResponse, coalesce, sse_data
 from causerie.protocol import CreateChatCompletionRequest, ListModelsResponse, Model
 from causerie.routers import services
+from causerie.routers.auth import billed_to
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 DISCONNECT_POLL_SECONDS = 0.25
@@ -42,7 +43,7 @@ async def create_chat_completion(
 ) -> JSONResponse | StreamingResponse:
     """Chat completions, streamed as server-sent events or returned whole."""
     svc = services(request).completions
-    prep = svc.prepare(body)
+    prep = svc.prepare(body, billed_to=billed_to(request))
     if not body.stream:
         return JSONResponse(await _unless_disconnected(request, svc.complete(prep)))
     chunks = svc.stream(prep)

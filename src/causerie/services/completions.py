@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,9 +17,14 @@ from causerie.protocol import CreateChatCompletionRequest
 from causerie.providers.base import Provider
 from causerie.services.models import ModelCatalog
 from causerie.services.toolcalls import offered_tools, recover_tool_calls
+from causerie.store.models import LOCAL_USER_ID
 
 if TYPE_CHECKING:
     from causerie.knowledge.grounding import Grounded, Grounder
+
+log = logging.getLogger(__name__)
+# Told (user id, key id or None, model, usage) after each finished generation.
+UsageHook = Callable[[str, "str | None", str, dict[str, Any]], None]
 
 # Request fields handed to the engine unchanged when the client sets them.
 _PASSTHROUGH = (
@@ -47,6 +53,7 @@ class Prepared:
     body: dict[str, Any]
     include_usage: bool
     collections: list[str] | None = None  # extension: answer from these knowledge collections
+    billed_to: tuple[str, str | None] | None = None  # (user id, key id) whose usage this is
 
 
 @dataclass
@@ -63,12 +70,21 @@ class Outcome:
 class CompletionService:
     """Runs OpenAI chat requests on the configured models."""
 
-    def __init__(self, catalog: ModelCatalog, max_messages: int, grounder: Grounder | None = None):
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        max_messages: int,
+        grounder: Grounder | None = None,
+        on_usage: UsageHook | None = None,
+    ):
         self.catalog = catalog
         self.max_messages = max_messages
         self.grounder = grounder
+        self.on_usage = on_usage
 
-    def prepare(self, req: CreateChatCompletionRequest) -> Prepared:
+    def prepare(
+        self, req: CreateChatCompletionRequest, billed_to: tuple[str, str | None] | None = None
+    ) -> Prepared:
         """Check a request against the model and build the engine body."""
         provider = self.catalog.get(req.model)
         if req.n not in (None, 1):
@@ -107,8 +123,9 @@ class CompletionService:
         if req.collections:
             if self.grounder is None:
                 raise InvalidRequest("Knowledge collections are not enabled.", param="collections")
-            collections = self.grounder.resolve(req.collections)
-        return Prepared(provider, req.model, body, include_usage, collections)
+            # The requester's own collections only: another user's are not found.
+            collections = self.grounder.resolve(req.collections, owner=_payer(billed_to))
+        return Prepared(provider, req.model, body, include_usage, collections, billed_to)
 
     async def stream(self, prep: Prepared, outcome: Outcome | None = None) -> AsyncIterator[dict]:
         """Yield OpenAI chunks with our id, creation time and public model name.
@@ -150,6 +167,7 @@ class CompletionService:
                     if not prep.include_usage:
                         continue
                 yield chunk
+        await self._account(prep, outcome)
 
     async def complete(self, prep: Prepared) -> dict[str, Any]:
         """Run to the end and return a `chat.completion` object."""
@@ -182,10 +200,23 @@ class CompletionService:
             "usage": outcome.usage or _zero_usage(),
         }
 
+    async def _account(self, prep: Prepared, outcome: Outcome) -> None:
+        if self.on_usage is None or prep.billed_to is None or outcome.usage is None:
+            return
+        user_id, key_id = prep.billed_to
+        try:
+            await anyio.to_thread.run_sync(
+                self.on_usage, user_id, key_id, prep.model, outcome.usage
+            )
+        except Exception:  # the reply was delivered; a lost usage row must not fail it
+            log.exception("could not record usage of %s on %s", user_id, prep.model)
+
     async def _ground(self, prep: Prepared) -> Grounded | None:
         if not prep.collections or self.grounder is None:
             return None
-        return await anyio.to_thread.run_sync(self.grounder.ground, prep.collections, prep.body)
+        return await anyio.to_thread.run_sync(
+            self.grounder.ground, prep.collections, prep.body, _payer(prep.billed_to)
+        )
 
     async def _check(self, grounded: Grounded, outcome: Outcome) -> dict[str, Any]:
         assert self.grounder is not None
@@ -197,6 +228,10 @@ class CompletionService:
                 self.grounder.check, grounded, outcome.content
             )
         return outcome.grounding
+
+
+def _payer(billed_to: tuple[str, str | None] | None) -> str:
+    return billed_to[0] if billed_to is not None else LOCAL_USER_ID
 
 
 def _record(outcome: Outcome, choice: dict[str, Any], delta: dict[str, Any]) -> None:

@@ -266,7 +266,7 @@ class ConversationService:
         written, last_flush = 0, time.monotonic()
         try:
             req = CreateChatCompletionRequest.model_validate(turn["request"])
-            prep = self.completions.prepare(req)
+            prep = self.completions.prepare(req, billed_to=turn.get("billed_to"))
             async with aclosing(self.completions.stream(prep, outcome)) as chunks:
                 async for chunk in chunks:
                     for choice in chunk.get("choices") or ():

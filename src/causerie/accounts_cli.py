@@ -1,0 +1,136 @@
+"""`causerie users`: create, list, disable and enable accounts; the safe-start check."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+
+import click
+
+from causerie.errors import CauserieError
+from causerie.services.auth import AuthService
+from causerie.settings import Settings
+from causerie.store.db import Database, make_engine
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything: treat it as exposed
+
+
+def refusal(settings: Settings) -> str | None:
+    """Why `serve` must not start (exposed without accounts), or None."""
+    if is_loopback(settings.host):
+        return None
+    db = Database(make_engine(settings.db_url))
+    try:
+        db.prepare()
+        if AuthService(db).accounts_exist():
+            return None
+    finally:
+        db.engine.dispose()
+    return (
+        f"refusing to listen on {settings.host}: no user accounts exist, so anyone who can "
+        "reach it could use it; create one with `causerie users create --admin NAME` "
+        "or listen on 127.0.0.1"
+    )
+
+
+def _auth(config: Path | None, data_dir: Path | None) -> tuple[AuthService, Database]:
+    from causerie.cli import _settings  # the CLI's error reporting for bad configuration
+
+    settings = _settings(config, data_dir=data_dir)
+    db = Database(make_engine(settings.db_url))
+    db.prepare()
+    return AuthService(db, settings.session_hours), db
+
+
+def _common(f):  # type: ignore[no-untyped-def]
+    f = click.option(
+        "--config", "config", type=click.Path(path_type=Path), help="TOML settings file."
+    )(f)
+    return click.option("--data-dir", type=click.Path(path_type=Path), help="Database dir.")(f)
+
+
+@click.group()
+def users() -> None:
+    """Manage user accounts (once one exists, the API and UI need a login or a key)."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--email", help="Email address (can log in with it too).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_common
+def create(
+    name: str,
+    admin: bool,
+    email: str | None,
+    password_stdin: bool,
+    config: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Create a user; the password is asked for (or read from stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    auth, db = _auth(config, data_dir)
+    try:
+        user = auth.create_user(name, password, role="admin" if admin else "user", email=email)
+    except CauserieError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.engine.dispose()
+    click.echo(f"created {user['role']} {user['name']} ({user['id']})")
+
+
+@users.command("list")
+@_common
+def list_users(config: Path | None, data_dir: Path | None) -> None:
+    """One line per user: name, role, state, email."""
+    auth, db = _auth(config, data_dir)
+    try:
+        rows = auth.list_users()
+    finally:
+        db.engine.dispose()
+    if not rows:
+        click.echo("no users (single-user mode on 127.0.0.1)", err=True)
+    for u in rows:
+        state = "disabled" if u["disabled"] else "active"
+        click.echo(f"{u['name']}\t{u['role']}\t{state}\t{u['email'] or ''}")
+
+
+def _set_disabled(name: str, disabled: bool, config: Path | None, data_dir: Path | None) -> None:
+    auth, db = _auth(config, data_dir)
+    try:
+        user = auth.find_user(name)
+        auth.update_user(user["id"], {"disabled": disabled})
+    except CauserieError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.engine.dispose()
+    click.echo(f"{'disabled' if disabled else 'enabled'} {name}")
+
+
+@users.command("disable")
+@click.argument("name")
+@_common
+def disable(name: str, config: Path | None, data_dir: Path | None) -> None:
+    """Disable a user: their keys and sessions stop working at once."""
+    _set_disabled(name, True, config, data_dir)
+
+
+@users.command("enable")
+@click.argument("name")
+@_common
+def enable(name: str, config: Path | None, data_dir: Path | None) -> None:
+    """Enable a disabled user again."""
+    _set_disabled(name, False, config, data_dir)

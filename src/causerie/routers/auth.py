@@ -1,0 +1,243 @@
+"""Who is asking: API keys and session cookies on /v1 and /api; accounts, keys and usage."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from causerie.errors import AuthenticationError
+from causerie.routers import services
+from causerie.services.auth import LOCAL, PermissionDenied, Principal, csrf_ok
+from causerie.store.models import LOCAL_USER_ID
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+SESSION_COOKIE = "causerie_session"
+CSRF_COOKIE = "causerie_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/state"})
+# Model calls: these are what rate limits and token quotas count.
+METERED = re.compile(
+    r"^/v1/(chat/completions|embeddings)$"
+    r"|^/api/conversations/[^/]+/messages(/[^/]+/regenerate)?$"
+)
+
+
+def authenticate(request: Request) -> None:
+    """The one dependency of every route: resolve the principal, check CSRF and quotas."""
+    path = request.url.path
+    if not path.startswith(("/v1/", "/api/")):
+        return  # /health, /ready, /metrics, the docs: open
+    svc = services(request)
+    principal = _resolve(request)
+    request.state.principal = principal
+    if principal is not None and request.method == "POST" and METERED.match(path):
+        svc.quotas.admit(principal)
+
+
+def _resolve(request: Request) -> Principal | None:
+    auth = services(request).auth
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationError("Use 'Authorization: Bearer <API key>'.")
+        try:
+            return auth.from_key(token)
+        except AuthenticationError:
+            # Without accounts, clients that must send some key (the openai SDK) still work.
+            if auth.accounts_exist():
+                raise
+            return LOCAL
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = auth.from_session(cookie)
+        if request.method not in SAFE_METHODS and not csrf_ok(
+            principal, request.headers.get(CSRF_HEADER)
+        ):
+            raise PermissionDenied(f"Missing or wrong {CSRF_HEADER} header.", code="csrf_failed")
+        return principal
+    if request.url.path in PUBLIC_PATHS:
+        return None
+    if not auth.accounts_exist():
+        return LOCAL  # single-user mode: only reachable on loopback (see cli.serve)
+    raise AuthenticationError(
+        "You didn't provide an API key. Send 'Authorization: Bearer <API key>' "
+        "or log in at /api/auth/login."
+    )
+
+
+def principal(request: Request) -> Principal:
+    """The authenticated principal of this request (set by `authenticate`)."""
+    found = getattr(request.state, "principal", None)
+    if found is None:
+        raise AuthenticationError("Authentication required.")
+    return found
+
+
+def owner(request: Request) -> str:
+    """The id of the user whose data this request may touch."""
+    return principal(request).user_id
+
+
+def billed_to(request: Request) -> tuple[str, str | None]:
+    """(user id, key id) that pay for this request's tokens."""
+    p = principal(request)
+    return p.user_id, p.key_id
+
+
+def require_admin(request: Request) -> None:
+    """Dependency of the admin routes (runs before the body is validated)."""
+    if not principal(request).is_admin:
+        raise PermissionDenied("This needs an administrator.")
+
+
+admin_router = APIRouter(
+    prefix="/api/admin", tags=["accounts"], dependencies=[Depends(require_admin)]
+)
+
+
+# -- sessions ----------------------------------------------------------------------------
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=320, description="User name or email.")
+    password: str = Field(min_length=1, max_length=1000)
+
+
+@router.get("/auth/state")
+def auth_state(request: Request) -> dict:
+    """Whether this server needs a login (the UI asks before anything else)."""
+    accounts = services(request).auth.accounts_exist()
+    p = getattr(request.state, "principal", None)
+    return {
+        "mode": "accounts" if accounts else "single-user",
+        "authenticated": p is not None or not accounts,
+    }
+
+
+@router.post("/auth/login")
+def login(body: Login, request: Request, response: Response) -> dict:
+    """Check a password; set the HttpOnly session cookie and the CSRF cookie."""
+    auth = services(request).auth
+    token, csrf, user = auth.login(body.name, body.password)
+    secure = request.url.scheme == "https"
+    max_age = int(auth.session_lifetime.total_seconds())
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+    # Readable by the page, which echoes it in X-CSRF-Token: a cross-site form cannot.
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="strict", secure=secure
+    )
+    return {"user": user, "csrf_token": csrf}
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        services(request).auth.logout(token)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/me")
+def me(request: Request) -> dict:
+    """The current user and how the request was authenticated."""
+    p = principal(request)
+    if p.user_id == LOCAL_USER_ID:
+        user = {"id": p.user_id, "object": "user", "name": p.name, "role": p.role}
+    else:
+        user = services(request).auth.get_user(p.user_id)
+    return {**user, "authenticated_via": p.via, "key_id": p.key_id}
+
+
+# -- API keys ----------------------------------------------------------------------------
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("key", max_length=200)
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_day: int | None = Field(None, ge=1)
+
+
+@router.post("/keys", status_code=201)
+def create_key(body: KeyCreate, request: Request) -> dict:
+    """A new API key for the current user; `key` is shown this once only."""
+    return services(request).auth.create_key(owner(request), **body.model_dump())
+
+
+@router.get("/keys")
+def list_keys(request: Request) -> dict:
+    return {"object": "list", "data": services(request).auth.list_keys(owner(request))}
+
+
+@router.delete("/keys/{key_id}")
+def revoke_key(key_id: str, request: Request) -> dict:
+    return services(request).auth.revoke_key(owner(request), key_id)
+
+
+@router.get("/usage")
+def usage(request: Request, days: int = Query(30, ge=1, le=366)) -> dict:
+    """The current user's tokens and requests per day and model."""
+    return services(request).quotas.report(owner(request), days)
+
+
+# -- administration ----------------------------------------------------------------------
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1000)
+    email: str | None = Field(None, max_length=320)
+    role: str = Field("user", pattern="^(admin|user)$")
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_day: int | None = Field(None, ge=1)
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str | None = Field(None, pattern="^(admin|user)$")
+    disabled: bool | None = None
+    password: str | None = Field(None, max_length=1000)
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_day: int | None = Field(None, ge=1)
+
+
+@admin_router.get("/users")
+def admin_list_users(request: Request) -> dict:
+    return {"object": "list", "data": services(request).auth.list_users()}
+
+
+@admin_router.post("/users", status_code=201)
+def admin_create_user(body: UserCreate, request: Request) -> dict:
+    data = body.model_dump()
+    return services(request).auth.create_user(data.pop("name"), data.pop("password"), **data)
+
+
+@admin_router.patch("/users/{user_id}")
+def admin_update_user(user_id: str, body: UserUpdate, request: Request) -> dict:
+    """Disable or enable, change role, limits or password (null clears a limit)."""
+    return services(request).auth.update_user(user_id, body.model_dump(exclude_unset=True))
+
+
+@admin_router.get("/usage")
+def admin_usage(request: Request, days: int = Query(30, ge=1, le=366)) -> dict:
+    """Everyone's tokens and requests per day, user and model."""
+    return services(request).quotas.report(None, days)

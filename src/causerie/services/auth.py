@@ -1,0 +1,303 @@
+"""Accounts: users with argon2 passwords, API keys, web sessions; who is asking."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from causerie.errors import AuthenticationError, CauserieError, InvalidRequest, NotFound
+from causerie.store.accounts import ApiKey, WebSession
+from causerie.store.db import Database
+from causerie.store.models import LOCAL_USER_ID, User, utcnow
+
+KEY_PREFIX = "csk-"
+ROLES = ("admin", "user")
+MIN_PASSWORD = 8
+# A key's last_used_at is written at most this often: one write per request would
+# serialise every API call on the database's single writer.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class PermissionDenied(CauserieError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The user a request acts for, and how it proved it."""
+
+    user_id: str
+    name: str
+    role: str
+    via: str  # local | key | session
+    key_id: str | None = None
+    csrf_token: str | None = None  # the session's, for cookie-authenticated requests
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+LOCAL = Principal(LOCAL_USER_ID, "local", "admin", "local")
+
+
+def sha256(text: str) -> str:
+    """Hex SHA-256 of a high-entropy secret (keys, session tokens)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands datetimes back naive; they were written in UTC.
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def user_json(u: User) -> dict[str, Any]:
+    """The public view of a user (never the password hash)."""
+    return {
+        "id": u.id,
+        "object": "user",
+        "name": u.name,
+        "email": u.email,
+        "role": u.role,
+        "disabled": u.disabled,
+        "requests_per_minute": u.requests_per_minute,
+        "tokens_per_day": u.tokens_per_day,
+        "created_at": _aware(u.created_at).isoformat(),
+    }
+
+
+def key_json(k: ApiKey) -> dict[str, Any]:
+    """The public view of an API key (its prefix, never the key)."""
+    return {
+        "id": k.id,
+        "object": "api_key",
+        "name": k.name,
+        "prefix": k.prefix,
+        "created_at": _aware(k.created_at).isoformat(),
+        "last_used_at": _aware(k.last_used_at).isoformat() if k.last_used_at else None,
+        "revoked_at": _aware(k.revoked_at).isoformat() if k.revoked_at else None,
+        "requests_per_minute": k.requests_per_minute,
+        "tokens_per_day": k.tokens_per_day,
+    }
+
+
+class AuthService:
+    """Users, API keys and web sessions, all in the database (shared by every process)."""
+
+    def __init__(self, db: Database, session_hours: int = 24 * 14):
+        self.db = db
+        self.session_lifetime = timedelta(hours=session_hours)
+        self._hasher = PasswordHasher()
+        # Verified against when the user is unknown, so timing does not reveal who exists.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    # -- users ---------------------------------------------------------------------------
+
+    def accounts_exist(self) -> bool:
+        """True once any real user exists: from then on every API call needs credentials."""
+        with self.db.session() as s:
+            return s.scalar(select(User.id).where(User.id != LOCAL_USER_ID).limit(1)) is not None
+
+    def create_user(
+        self,
+        name: str,
+        password: str,
+        *,
+        role: str = "user",
+        email: str | None = None,
+        requests_per_minute: int | None = None,
+        tokens_per_day: int | None = None,
+    ) -> dict[str, Any]:
+        """A new user with an argon2-hashed password."""
+        name = name.strip()
+        if not name or len(name) > 200 or name == LOCAL_USER_ID:
+            raise InvalidRequest("Invalid user name.", param="name")
+        if role not in ROLES:
+            raise InvalidRequest(f"role must be one of {', '.join(ROLES)}.", param="role")
+        if len(password) < MIN_PASSWORD:
+            raise InvalidRequest(
+                f"The password needs at least {MIN_PASSWORD} characters.", param="password"
+            )
+        user = User(
+            name=name,
+            email=email.strip().lower() if email else None,
+            password_hash=self._hasher.hash(password),
+            role=role,
+            requests_per_minute=requests_per_minute,
+            tokens_per_day=tokens_per_day,
+        )
+        try:
+            with self.db.session() as s:
+                s.add(user)
+        except IntegrityError:
+            raise InvalidRequest(
+                "A user with this name or email already exists.", param="name"
+            ) from None
+        return user_json(user)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every real user, oldest first."""
+        with self.db.session() as s:
+            users = s.scalars(
+                select(User).where(User.id != LOCAL_USER_ID).order_by(User.created_at, User.name)
+            )
+            return [user_json(u) for u in users]
+
+    def get_user(self, user_id: str) -> dict[str, Any]:
+        with self.db.session() as s:
+            return user_json(self._user(s, user_id))
+
+    def find_user(self, name: str) -> dict[str, Any]:
+        """A user by name (CLI)."""
+        with self.db.session() as s:
+            user = s.scalar(select(User).where(User.name == name))
+            if user is None or user.id == LOCAL_USER_ID:
+                raise NotFound(f"No user named '{name}'.")
+            return user_json(user)
+
+    def update_user(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change role, disabled, limits or password; disabling ends the user's sessions."""
+        with self.db.session() as s:
+            user = self._user(s, user_id)
+            for field in ("role", "disabled", "requests_per_minute", "tokens_per_day", "email"):
+                if field in changes:
+                    setattr(user, field, changes[field])
+            if user.role not in ROLES:
+                raise InvalidRequest(f"role must be one of {', '.join(ROLES)}.", param="role")
+            if changes.get("password") is not None:
+                if len(changes["password"]) < MIN_PASSWORD:
+                    raise InvalidRequest("The password is too short.", param="password")
+                user.password_hash = self._hasher.hash(changes["password"])
+            if user.disabled:
+                for session in s.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+                    s.delete(session)
+            return user_json(user)
+
+    @staticmethod
+    def _user(s: Any, user_id: str) -> User:
+        user = s.get(User, user_id)
+        if user is None or user.id == LOCAL_USER_ID:
+            raise NotFound(f"No user with id '{user_id}'.")
+        return user
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def login(self, name: str, password: str) -> tuple[str, str, dict[str, Any]]:
+        """(session token, CSRF token, user) for a right name and password."""
+        with self.db.session() as s:
+            user = s.scalar(
+                select(User).where(
+                    (User.name == name.strip()) | (User.email == name.strip().lower())
+                )
+            )
+            ok = user is not None and user.password_hash is not None and not user.disabled
+            try:
+                self._hasher.verify(
+                    user.password_hash if ok and user else self._dummy_hash, password or "-"
+                )
+            except (VerificationError, InvalidHashError):
+                ok = False
+            if not ok or user is None:
+                raise AuthenticationError("Wrong user name or password.", code="invalid_login")
+            token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+            s.add(
+                WebSession(
+                    token_hash=sha256(token),
+                    user_id=user.id,
+                    csrf_token=csrf,
+                    expires_at=utcnow() + self.session_lifetime,
+                )
+            )
+            return token, csrf, user_json(user)
+
+    def logout(self, token: str) -> None:
+        with self.db.session() as s:
+            session = s.get(WebSession, sha256(token))
+            if session is not None:
+                s.delete(session)
+
+    def from_session(self, token: str) -> Principal:
+        """The principal of a session cookie, or 401."""
+        with self.db.session() as s:
+            session = s.get(WebSession, sha256(token))
+            if session is None or _aware(session.expires_at) < utcnow():
+                raise AuthenticationError("Your session has expired; log in again.")
+            user = s.get(User, session.user_id)
+            if user is None or user.disabled:
+                raise AuthenticationError("This account is disabled.")
+            return Principal(user.id, user.name, user.role, "session", None, session.csrf_token)
+
+    # -- API keys ------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        user_id: str,
+        name: str,
+        *,
+        requests_per_minute: int | None = None,
+        tokens_per_day: int | None = None,
+    ) -> dict[str, Any]:
+        """A new key; the returned `key` is the only time it is ever shown."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = ApiKey(
+            user_id=user_id,
+            name=name.strip() or "key",
+            prefix=key[:12],
+            key_hash=sha256(key),
+            requests_per_minute=requests_per_minute,
+            tokens_per_day=tokens_per_day,
+        )
+        with self.db.session() as s:
+            s.add(row)
+        return {**key_json(row), "key": key}
+
+    def list_keys(self, user_id: str) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            keys = s.scalars(
+                select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.created_at)
+            )
+            return [key_json(k) for k in keys]
+
+    def revoke_key(self, user_id: str, key_id: str) -> dict[str, Any]:
+        """Revoke one of this user's keys; someone else's key is 404, like a missing one."""
+        with self.db.session() as s:
+            key = s.get(ApiKey, key_id)
+            if key is None or key.user_id != user_id:
+                raise NotFound(f"No API key with id '{key_id}'.")
+            key.revoked_at = key.revoked_at or utcnow()
+            return key_json(key)
+
+    def from_key(self, key: str) -> Principal:
+        """The principal of a Bearer key, or 401 (the message never echoes the key)."""
+        with self.db.session() as s:
+            row = s.scalar(select(ApiKey).where(ApiKey.key_hash == sha256(key)))
+            if row is None or row.revoked_at is not None:
+                raise AuthenticationError("Incorrect or revoked API key provided.")
+            user = s.get(User, row.user_id)
+            if user is None or user.disabled:
+                raise AuthenticationError("The account of this API key is disabled.")
+            now = utcnow()
+            if row.last_used_at is None or now - _aware(row.last_used_at) > LAST_USED_RESOLUTION:
+                row.last_used_at = now
+            return Principal(user.id, user.name, user.role, "key", row.id)
+
+    def count_users(self) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(User).where(User.id != LOCAL_USER_ID))
+
+
+def csrf_ok(principal: Principal, header: str | None) -> bool:
+    """The double-submitted CSRF header matches the session's token."""
+    expected = principal.csrf_token or ""
+    return bool(header) and hmac.compare_digest(expected.encode(), (header or "").encode())
