@@ -97,6 +97,7 @@ export class Chat {
       if (!body) continue;
       renderStreaming(body, entry.msg.content);
       body.classList.toggle('waiting', !entry.msg.content);
+      markCaret(body);
     }
     this.dirty.clear();
     if (this.following()) this.scrollToBottom(false);
@@ -106,7 +107,8 @@ export class Chat {
     const live = this.app.isLive(msg.id);
     const siblings = (msg.siblings || []).join(',');
     const text = live ? 'live' : `${msg.content.length}:${msg.status}:${msg.error || ''}`;
-    return `${language()}|${siblings}|${text}`;
+    const grounded = msg.grounding ? msg.grounding.citations?.length ?? 0 : '-';
+    return `${language()}|${siblings}|${text}|${grounded}`;
   }
 
   build(msg, eager) {
@@ -122,6 +124,7 @@ export class Chat {
       if (live) {
         renderStreaming(body, msg.content);
         body.classList.toggle('waiting', !msg.content);
+        markCaret(body);
       } else if (eager) {
         body.append(renderMarkdown(msg.content));
       } else {
@@ -131,6 +134,7 @@ export class Chat {
         this.lazy.observe(el);
       }
       el.append(body);
+      if (!live) this.app.knowledge?.decorateMessage(el, body, msg);
       const note = this.note(msg, live);
       if (note) el.append(note);
     }
@@ -235,6 +239,7 @@ export class Chat {
     if (action === 'copy') copyText(msg.content, target);
     else if (action === 'edit') this.startEdit(article, msg);
     else if (action === 'regenerate' || action === 'retry') this.app.regenerate(msg);
+    else if (action === 'cite') this.app.knowledge.openSource(msg, Number(target.dataset.n));
     else if (action === 'prev') this.app.switchBranch(msg, -1);
     else if (action === 'next') this.app.switchBranch(msg, +1);
   }
@@ -273,6 +278,20 @@ export class Chat {
     input.focus();
     input.setSelectionRange(input.value.length, input.value.length);
   }
+}
+
+const CARET_CONTAINERS = new Set(['OL', 'UL', 'LI', 'BLOCKQUOTE']);
+const CARET_TARGETS = /^(OL|UL|LI|P|BLOCKQUOTE|H[1-6])$/;
+
+/** Put the streaming caret at the end of the text, inside the last paragraph or item. */
+function markCaret(body) {
+  body.querySelector('.caret')?.classList.remove('caret');
+  let node = body.lastElementChild;
+  while (node && CARET_CONTAINERS.has(node.tagName)
+         && CARET_TARGETS.test(node.lastElementChild?.tagName ?? '')) {
+    node = node.lastElementChild;
+  }
+  if (node && CARET_TARGETS.test(node.tagName)) node.classList.add('caret');
 }
 
 function button(action, iconName, label, disabled = false) {

@@ -1,0 +1,347 @@
+// Knowledge in the UI: collections with uploads and their progress, collections attached
+// to a chat, clickable [n] citations, a sources panel, and the cited passage in context.
+
+import { h, toast } from './dom.js';
+import { language } from './i18n.js';
+
+const POLL_MS = 300;
+const STRINGS = {
+  en: {
+    documents: 'Documents', collections: 'Collections', newCollection: 'New collection name',
+    create: 'Create', upload: 'Add files', useHere: 'Answer from it in this chat',
+    cancel: 'Cancel', close: 'Close', remove: 'Delete', sources: 'Sources', page: 'page',
+    unsupported: 'Not supported by the sources', queued: 'waiting', running: 'indexing',
+    succeeded: 'done', failed: 'failed', cancelled: 'cancelled', duplicate: 'already there',
+    reindexed: 're-indexed', empty: 'No collection yet.', passage: 'Cited passage',
+    grounded: 'Answers from', docs: 'documents',
+  },
+  fr: {
+    documents: 'Documents', collections: 'Collections', newCollection: 'Nom de la collection',
+    create: 'Créer', upload: 'Ajouter des fichiers', useHere: 'Répondre à partir d’elle ici',
+    cancel: 'Annuler', close: 'Fermer', remove: 'Supprimer', sources: 'Sources', page: 'page',
+    unsupported: 'Non étayé par les sources', queued: 'en attente', running: 'indexation',
+    succeeded: 'terminé', failed: 'échec', cancelled: 'annulé', duplicate: 'déjà présent',
+    reindexed: 'réindexé', empty: 'Aucune collection.', passage: 'Passage cité',
+    grounded: 'Répond à partir de', docs: 'documents',
+  },
+};
+const tk = (key) => (STRINGS[language()] || STRINGS.en)[key] || STRINGS.en[key];
+
+async function json(method, url, body) {
+  const init = { method, headers: { Accept: 'application/json' } };
+  if (body instanceof FormData) init.body = body;
+  else if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new Error(data?.error?.message || `HTTP ${response.status}`);
+  return data;
+}
+
+const K = '/api/knowledge';
+const conversationUrl = (id) => `/api/conversations/${encodeURIComponent(id)}`;
+
+export class Knowledge {
+  constructor(app) {
+    this.app = app;
+    this.attached = []; // collections of the conversation on screen
+    this.button = h('button', {
+      type: 'button', class: 'icon-btn knowledge-btn', id: 'open-knowledge',
+      'aria-label': tk('documents'), title: tk('documents'), onclick: () => this.open(),
+    }, h('span', { class: 'knowledge-glyph', 'aria-hidden': 'true', text: '📚' }));
+    document.querySelector('.topbar-actions')?.prepend(this.button);
+    this.chip = h('div', { class: 'knowledge-chip', id: 'knowledge-chip', hidden: true });
+    document.getElementById('composer')?.prepend(this.chip);
+    this.dialog = h('dialog', { class: 'dialog knowledge-dialog', id: 'knowledge' });
+    this.passageDialog = h('dialog', { class: 'dialog passage-dialog', id: 'passage' });
+    document.body.append(this.dialog, this.passageDialog);
+  }
+
+  // -- conversation state ------------------------------------------------------------
+
+  /** Load a conversation's attached collections and its replies' sources and citations. */
+  async decorate(conv) {
+    if (!conv?.id) return conv;
+    try {
+      const [attached, grounding] = await Promise.all([
+        json('GET', `${conversationUrl(conv.id)}/collections`),
+        json('GET', `${conversationUrl(conv.id)}/grounding`),
+      ]);
+      for (const msg of conv.messages || []) {
+        if (grounding.data[msg.id]) msg.grounding = grounding.data[msg.id];
+      }
+      if (this.app.conv?.id === conv.id || this.app.currentId() === conv.id) {
+        this.showAttached(attached.data);
+      }
+    } catch {
+      // Knowledge is an addition: a conversation still shows without it.
+    }
+    return conv;
+  }
+
+  showAttached(collections) {
+    this.attached = collections;
+    this.chip.hidden = !collections.length;
+    this.chip.replaceChildren(
+      h('span', { text: `📚 ${tk('grounded')} ` }),
+      ...collections.map((c) => h('strong', { class: 'chip-name', text: c.name })),
+    );
+  }
+
+  /** Stream events of a grounded reply: sources first, checked text at the end. */
+  onEvent(kind, data, reply) {
+    if (kind === 'sources') {
+      reply.grounding = { content: reply.content, citations: [], sources: data.sources };
+      return true;
+    }
+    if (kind === 'grounding') {
+      reply.content = data.content;
+      reply.grounding = data;
+      return true;
+    }
+    return false;
+  }
+
+  // -- message decoration ------------------------------------------------------------
+
+  /** Turn [n] into buttons and add the sources panel under a grounded reply. */
+  decorateMessage(el, body, msg) {
+    const grounding = msg.grounding;
+    if (!grounding || !grounding.sources?.length) return;
+    // On the next frame: a streaming redraw still queued for this message would otherwise
+    // replace the linked text with plain text.
+    const linkify = () => requestAnimationFrame(() => linkCitations(body, grounding.sources));
+    if (body.classList.contains('lazy')) {
+      const observer = new MutationObserver(() => {
+        if (!body.classList.contains('lazy')) {
+          observer.disconnect();
+          linkify();
+        }
+      });
+      observer.observe(body, { attributes: true, attributeFilter: ['class'] });
+    } else linkify();
+    const flagged = (grounding.citations || []).filter((c) => c.status === 'unsupported');
+    const panel = h('details', { class: 'sources-panel', open: true },
+      h('summary', { text: `${tk('sources')} (${grounding.sources.length})` }),
+      h('ol', {}, grounding.sources.map((s) => h('li', { value: String(s.index) },
+        h('button', {
+          type: 'button', class: 'source-link', dataset: { action: 'cite', n: String(s.index) },
+        }, h('strong', { text: `[${s.index}] ${s.document}` }),
+        h('span', { class: 'source-where', text: where(s) })),
+        h('q', { class: 'source-snippet', text: s.snippet })))));
+    if (flagged.length) {
+      panel.append(h('div', { class: 'unsupported-list' },
+        h('strong', { text: `⚠ ${tk('unsupported')}:` }),
+        h('ul', {}, flagged.map((c) => h('li', { text: c.sentence })))));
+    }
+    body.after(panel);
+  }
+
+  /** Show the cited passage of source n, highlighted in its context. */
+  async openSource(msg, n) {
+    const source = msg.grounding?.sources?.find((s) => s.index === n);
+    if (!source) return;
+    let passage;
+    try {
+      const params = new URLSearchParams({ start: source.start, end: source.end });
+      passage = await json('GET', `${K}/documents/${source.document_id}/passage?${params}`);
+    } catch (err) {
+      toast(err.message, { kind: 'error' });
+      return;
+    }
+    this.passageDialog.replaceChildren(h('div', { class: 'dialog-body' },
+      h('h2', { text: `[${n}] ${source.document}` }),
+      h('p', { class: 'hint', text: where(passage) }),
+      h('blockquote', { class: 'passage' },
+        h('span', { class: 'passage-context', text: passage.before ? `…${passage.before}` : '' }),
+        h('mark', { class: 'passage-cited', text: passage.text }),
+        h('span', { class: 'passage-context', text: passage.after ? `${passage.after}…` : '' })),
+      h('div', { class: 'dialog-actions' },
+        h('button', {
+          type: 'button', class: 'btn primary', text: tk('close'),
+          onclick: () => this.passageDialog.close(),
+        }))));
+    this.passageDialog.showModal();
+    this.passageDialog.querySelector('mark')?.scrollIntoView({ block: 'center' });
+  }
+
+  // -- the collections dialog ----------------------------------------------------------
+
+  async open() {
+    this.dialog.replaceChildren(h('div', { class: 'dialog-body' },
+      h('h2', { text: tk('collections') }),
+      h('form', { class: 'new-collection', onsubmit: (e) => this.create(e) },
+        h('input', { name: 'name', required: true, maxlength: '200', placeholder: tk('newCollection'),
+          'aria-label': tk('newCollection') }),
+        h('button', { type: 'submit', class: 'btn', text: tk('create') })),
+      h('div', { class: 'collections', id: 'collections' }),
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'btn primary', text: tk('close'),
+          onclick: () => this.dialog.close() }))));
+    this.dialog.showModal();
+    await this.refresh();
+  }
+
+  async refresh() {
+    const box = this.dialog.querySelector('#collections');
+    if (!box) return;
+    let cols;
+    try {
+      cols = (await json('GET', `${K}/collections`)).data;
+    } catch (err) {
+      toast(err.message, { kind: 'error' });
+      return;
+    }
+    const attached = new Set(this.attached.map((c) => c.id));
+    const items = await Promise.all(cols.map(async (col) => {
+      const docs = (await json('GET', `${K}/collections/${col.id}/documents`)).data;
+      return h('section', { class: 'collection', dataset: { id: col.id, name: col.name } },
+        h('header', {},
+          h('strong', { text: col.name }),
+          h('span', { class: 'hint', text: ` ${docs.length} ${tk('docs')}` })),
+        h('label', { class: 'check' },
+          h('input', { type: 'checkbox', class: 'attach', checked: attached.has(col.id),
+            onchange: () => this.saveAttached() }),
+          h('span', { text: tk('useHere') })),
+        h('label', { class: 'btn upload' }, tk('upload'),
+          h('input', { type: 'file', multiple: true, class: 'file', hidden: true,
+            accept: '.pdf,.docx,.html,.htm,.md,.markdown,.txt',
+            onchange: (e) => this.upload(col.id, e.target) })),
+        h('ul', { class: 'jobs' }),
+        h('ul', { class: 'docs' }, docs.map((d) => h('li', {},
+          h('span', { text: d.name }),
+          h('button', { type: 'button', class: 'icon-btn small', 'aria-label': tk('remove'),
+            title: tk('remove'), text: '×', onclick: () => this.removeDocument(d.id) })))));
+    }));
+    box.replaceChildren(...(items.length ? items : [h('p', { class: 'hint', text: tk('empty') })]));
+  }
+
+  async create(event) {
+    event.preventDefault();
+    const input = event.target.elements.name;
+    try {
+      await json('POST', `${K}/collections`, { name: input.value.trim() });
+      input.value = '';
+      await this.refresh();
+    } catch (err) {
+      toast(err.message, { kind: 'error' });
+    }
+  }
+
+  async removeDocument(id) {
+    try {
+      await json('DELETE', `${K}/documents/${id}`);
+    } catch (err) {
+      toast(err.message, { kind: 'error' });
+    }
+    await this.refresh();
+  }
+
+  /** Attach the ticked collections; a new chat is created first so they have a home. */
+  async saveAttached() {
+    const ids = [...this.dialog.querySelectorAll('.collection')]
+      .filter((el) => el.querySelector('.attach').checked).map((el) => el.dataset.id);
+    try {
+      let id = this.app.currentId();
+      if (!id) {
+        id = (await json('POST', '/api/conversations', {})).id;
+        location.hash = `#/c/${id}`;
+      }
+      const res = await json('PUT', `${conversationUrl(id)}/collections`, { collections: ids });
+      this.showAttached(res.data);
+    } catch (err) {
+      toast(err.message, { kind: 'error' });
+    }
+  }
+
+  async upload(collectionId, input) {
+    const files = [...input.files];
+    input.value = '';
+    const list = this.dialog.querySelector(`.collection[data-id="${collectionId}"] .jobs`);
+    for (const file of files) {
+      const row = h('li', { class: 'job' },
+        h('span', { class: 'job-name', text: file.name }),
+        h('progress', { max: '1', value: '0' }),
+        h('span', { class: 'job-status', text: tk('queued') }));
+      list?.append(row);
+      const form = new FormData();
+      form.append('file', file, file.name);
+      try {
+        const job = (await json('POST', `${K}/collections/${collectionId}/documents`, form)).data[0];
+        this.follow(job, row);
+      } catch (err) {
+        row.querySelector('.job-status').textContent = `${tk('failed')}: ${err.message}`;
+        row.classList.add('failed');
+      }
+    }
+  }
+
+  /** Poll a job, drawing its progress, until it ends; a cancel button while it runs. */
+  async follow(job, row) {
+    const bar = row.querySelector('progress');
+    const status = row.querySelector('.job-status');
+    const cancel = h('button', { type: 'button', class: 'btn small cancel-job', text: tk('cancel'),
+      onclick: () => json('POST', `${K}/jobs/${job.id}/cancel`).catch(() => {}) });
+    row.append(cancel);
+    while (job.status === 'queued' || job.status === 'running') {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      job = await json('GET', `${K}/jobs/${job.id}`);
+      const { done, total } = job.progress;
+      bar.max = String(Math.max(total, 1));
+      bar.value = String(done);
+      status.textContent = `${tk(job.status)} ${total ? `${done}/${total}` : ''}`;
+    }
+    cancel.remove();
+    const result = job.result && job.result !== 'indexed' ? ` (${tk(job.result)})` : '';
+    status.textContent = job.error ? `${tk(job.status)}: ${job.error}` : tk(job.status) + result;
+    row.classList.add(job.status);
+    if (job.status === 'succeeded') {
+      bar.value = bar.max;
+      setTimeout(() => this.refreshDocs(), 0);
+    }
+  }
+
+  async refreshDocs() {
+    // Keep the job rows (their outcome stays readable) and refresh only document lists.
+    for (const section of this.dialog.querySelectorAll('.collection')) {
+      const docs = (await json('GET', `${K}/collections/${section.dataset.id}/documents`)).data;
+      section.querySelector('.hint').textContent = ` ${docs.length} ${tk('docs')}`;
+      section.querySelector('.docs').replaceChildren(...docs.map((d) => h('li', {},
+        h('span', { text: d.name }),
+        h('button', { type: 'button', class: 'icon-btn small', 'aria-label': tk('remove'),
+          title: tk('remove'), text: '×', onclick: () => this.removeDocument(d.id) }))));
+    }
+  }
+}
+
+function where(s) {
+  const parts = [];
+  if (s.page) parts.push(`${tk('page')} ${s.page}`);
+  if (s.section) parts.push(s.section);
+  return parts.join(' · ');
+}
+
+/** Replace [n] in the rendered answer's text (never in code) with citation buttons. */
+function linkCitations(body, sources) {
+  const known = new Set(sources.map((s) => s.index));
+  const walker = document.createTreeWalker(body, NodeFilter.SHOW_TEXT, {
+    acceptNode: (node) => (node.parentElement.closest('pre, code, .cite')
+      ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+  });
+  const nodes = [];
+  while (walker.nextNode()) if (/\[\d+\]/.test(walker.currentNode.nodeValue)) nodes.push(walker.currentNode);
+  for (const node of nodes) {
+    const parts = node.nodeValue.split(/(\[\d+\])/);
+    const frag = document.createDocumentFragment();
+    for (const part of parts) {
+      const m = part.match(/^\[(\d+)\]$/);
+      if (m && known.has(Number(m[1]))) {
+        frag.append(h('button', { type: 'button', class: 'cite', text: part,
+          dataset: { action: 'cite', n: m[1] }, 'aria-label': `${tk('sources')} ${m[1]}` }));
+      } else frag.append(part);
+    }
+    node.replaceWith(frag);
+  }
+}
