@@ -107,8 +107,7 @@ export class Chat {
     const live = this.app.isLive(msg.id);
     const siblings = (msg.siblings || []).join(',');
     const text = live ? 'live' : `${msg.content.length}:${msg.status}:${msg.error || ''}`;
-    const grounded = msg.grounding ? msg.grounding.citations?.length ?? 0 : '-';
-    return `${language()}|${siblings}|${text}|${grounded}`;
+    return `${language()}|${siblings}|${text}`;
   }
 
   build(msg, eager) {
@@ -134,7 +133,6 @@ export class Chat {
         this.lazy.observe(el);
       }
       el.append(body);
-      if (!live) this.app.knowledge?.decorateMessage(el, body, msg);
       const note = this.note(msg, live);
       if (note) el.append(note);
     }
@@ -239,7 +237,6 @@ export class Chat {
     if (action === 'copy') copyText(msg.content, target);
     else if (action === 'edit') this.startEdit(article, msg);
     else if (action === 'regenerate' || action === 'retry') this.app.regenerate(msg);
-    else if (action === 'cite') this.app.knowledge.openSource(msg, Number(target.dataset.n));
     else if (action === 'prev') this.app.switchBranch(msg, -1);
     else if (action === 'next') this.app.switchBranch(msg, +1);
   }
