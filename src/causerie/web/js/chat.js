@@ -107,7 +107,8 @@ export class Chat {
     const live = this.app.isLive(msg.id);
     const siblings = (msg.siblings || []).join(',');
     const text = live ? 'live' : `${msg.content.length}:${msg.status}:${msg.error || ''}`;
-    return `${language()}|${siblings}|${text}`;
+    const grounded = msg.grounding ? msg.grounding.citations?.length ?? 0 : '-';
+    return `${language()}|${siblings}|${text}|${grounded}`;
   }
 
   build(msg, eager) {
@@ -133,6 +134,7 @@ export class Chat {
         this.lazy.observe(el);
       }
       el.append(body);
+      if (!live) this.app.knowledge?.decorateMessage(el, body, msg);
       const note = this.note(msg, live);
       if (note) el.append(note);
     }
@@ -237,6 +239,7 @@ export class Chat {
     if (action === 'copy') copyText(msg.content, target);
     else if (action === 'edit') this.startEdit(article, msg);
     else if (action === 'regenerate' || action === 'retry') this.app.regenerate(msg);
+    else if (action === 'cite') this.app.knowledge.openSource(msg, Number(target.dataset.n));
     else if (action === 'prev') this.app.switchBranch(msg, -1);
     else if (action === 'next') this.app.switchBranch(msg, +1);
   }

@@ -4,6 +4,7 @@ import { api } from './api.js';
 import { Chat } from './chat.js';
 import { h, icon, mountIcons, toast } from './dom.js';
 import { applyI18n, languagePreference, setLanguagePreference, t } from './i18n.js';
+import { Knowledge } from './knowledge.js';
 import { Sidebar } from './sidebar.js';
 
 const $ = (id) => document.getElementById(id);
@@ -23,6 +24,7 @@ class App {
     this.input = $('input');
     this.chat = new Chat(this);
     this.sidebar = new Sidebar(this);
+    this.knowledge = new Knowledge(this);
   }
 
   async start() {
@@ -57,11 +59,12 @@ class App {
     this.chat.clear();
     if (!id) {
       this.conv = null;
+      this.knowledge.showAttached([]);
       this.showConversation();
       return;
     }
     try {
-      this.conv = await api.get(id);
+      this.conv = await this.knowledge.decorate(await api.get(id));
     } catch (err) {
       this.conv = null;
       this.showError(err.status === 404 ? new Error(t('notFound')) : err);
@@ -167,6 +170,8 @@ class App {
         if (data.role === 'assistant') stream.reply = stream.messages.at(-1);
         conv.messages = stream.messages;
         if (shown()) this.chat.render(conv.messages);
+      } else if (stream.reply && this.knowledge.onEvent(kind, data, stream.reply)) {
+        // Sources and checked citations show once the reply is complete.
       } else if (kind === 'delta' && stream.reply) {
         stream.reply.content += data.content;
         if (shown()) this.chat.update(stream.reply);
@@ -206,7 +211,7 @@ class App {
     for (let i = 0; i < SETTLE_TRIES; i += 1) {
       let fresh;
       try {
-        fresh = await api.get(conv.id);
+        fresh = await this.knowledge.decorate(await api.get(conv.id));
       } catch {
         return; // deleted meanwhile, or the server is gone: keep what is on screen
       }
