@@ -72,7 +72,9 @@ def test_conversations_survive_restart_and_kill(tmp_path: Path) -> None:
             )
             say(c, conv["id"], "Name a river.", parent_id=turn2[0][1]["parent_id"], **SHORT)
             c.patch(f"/conversations/{conv['id']}", json={"title": "trip plans"})
-            other = c.post("/conversations", json={"system_prompt": "Be brief."}).json()
+            other = c.post(
+                "/conversations", json={"system_prompt": "You tell stories.", "temperature": 0}
+            ).json()
             say(c, other["id"], "Hello!", **SHORT)
             before = snapshot(c)
     finally:
