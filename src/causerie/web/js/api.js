@@ -21,8 +21,16 @@ async function errorFrom(response) {
   return new ApiError(response.status, body);
 }
 
+// With accounts, the session cookie is HttpOnly; its CSRF twin is readable and must be
+// echoed on every request that changes something (a cross-site form cannot do that).
+export function csrfHeaders(method) {
+  if (method === 'GET') return {};
+  const match = document.cookie.match(/(?:^|;\s*)causerie_csrf=([^;]+)/);
+  return match ? { 'X-CSRF-Token': decodeURIComponent(match[1]) } : {};
+}
+
 async function call(method, url, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+  const init = { method, headers: { Accept: 'application/json', ...csrfHeaders(method) } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -39,7 +47,9 @@ async function call(method, url, body) {
 async function stream(url, body, { signal, onEvent }) {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+    headers: {
+      'Content-Type': 'application/json', Accept: 'text/event-stream', ...csrfHeaders('POST'),
+    },
     body: JSON.stringify(body ?? {}),
     signal,
   });
@@ -73,6 +83,10 @@ function dispatch(frame, onEvent) {
 const conv = (id) => `/api/conversations/${encodeURIComponent(id)}`;
 
 export const api = {
+  authState: () => call('GET', '/api/auth/state'),
+  login: (name, password) => call('POST', '/api/auth/login', { name, password }),
+  logout: () => call('POST', '/api/auth/logout'),
+  me: () => call('GET', '/api/me'),
   models: () => call('GET', '/v1/models'),
   list: ({ cursor = null, q = '', limit = 30 } = {}) => {
     const params = new URLSearchParams({ limit: String(limit) });
@@ -85,7 +99,8 @@ export const api = {
   update: (id, changes) => call('PATCH', conv(id), changes),
   remove: (id) => call('DELETE', conv(id)),
   /** Fire-and-forget delete that survives the page being closed. */
-  removeOnUnload: (id) => fetch(conv(id), { method: 'DELETE', keepalive: true }),
+  removeOnUnload: (id) =>
+    fetch(conv(id), { method: 'DELETE', keepalive: true, headers: csrfHeaders('DELETE') }),
   branch: (id, messageId) => call('PUT', `${conv(id)}/branch`, { message_id: messageId }),
   send: (id, body, opts) => stream(`${conv(id)}/messages`, body, opts),
   regenerate: (id, messageId, opts) =>

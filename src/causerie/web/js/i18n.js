@@ -64,6 +64,12 @@ const STRINGS = {
     image: 'Image: {alt}',
     notFound: 'This chat does not exist any more.',
     renamed: 'Chat renamed.',
+    signIn: 'Sign in',
+    signInTitle: 'Sign in to Causerie',
+    userName: 'Name or email',
+    password: 'Password',
+    signedInAs: 'Signed in as',
+    logOut: 'Log out',
   },
   fr: {
     conversations: 'Discussions',
@@ -126,6 +132,12 @@ const STRINGS = {
     image: `Image${NNBSP}: {alt}`,
     notFound: 'Cette discussion n’existe plus.',
     renamed: 'Discussion renommée.',
+    signIn: 'Se connecter',
+    signInTitle: 'Connexion à Causerie',
+    userName: 'Nom ou e-mail',
+    password: 'Mot de passe',
+    signedInAs: 'Connecté en tant que',
+    logOut: 'Se déconnecter',
   },
 };
 

@@ -1,6 +1,7 @@
 // Knowledge in the UI: collections with uploads and their progress, collections attached
 // to a chat, clickable [n] citations, a sources panel, and the cited passage in context.
 
+import { csrfHeaders } from './api.js';
 import { h, toast } from './dom.js';
 import { language } from './i18n.js';
 
@@ -28,7 +29,7 @@ const STRINGS = {
 const tk = (key) => (STRINGS[language()] || STRINGS.en)[key] || STRINGS.en[key];
 
 async function json(method, url, body) {
-  const init = { method, headers: { Accept: 'application/json' } };
+  const init = { method, headers: { Accept: 'application/json', ...csrfHeaders(method) } };
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';

@@ -1,6 +1,7 @@
 // The application: routing (#/c/<id>), sending and streaming, branches, models, settings.
 
 import { api } from './api.js';
+import { showAccount, signIn } from './auth.js';
 import { Chat } from './chat.js';
 import { h, icon, mountIcons, toast } from './dom.js';
 import { applyI18n, languagePreference, setLanguagePreference, t } from './i18n.js';
@@ -31,6 +32,8 @@ class App {
     applyTheme(localStorage.getItem(THEME_KEY) || 'system');
     setLanguagePreference(languagePreference());
     mountIcons();
+    const auth = await signIn();
+    showAccount(auth).catch((err) => this.showError(err));
     this.bind();
     window.addEventListener('hashchange', () => this.route());
     // Models, the list and the open conversation load side by side.
@@ -382,6 +385,10 @@ class App {
   // -- misc -------------------------------------------------------------------------------
 
   showError(err) {
+    if (err?.status === 401) {
+      location.reload(); // signed out meanwhile (session expired): back to the login form
+      return;
+    }
     toast(err?.message || String(err), { kind: 'error', timeout: 8000 });
   }
 
