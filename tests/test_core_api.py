@@ -385,5 +385,7 @@ async def test_model_that_failed_to_load_is_503(broken: httpx.AsyncClient) -> No
     ready = await broken.get("/ready")
     assert ready.status_code == 503
     assert ready.json()["models"] == {"bad": False}
+    assert ready.json()["status"] == "error"
+    assert "bad" in ready.json()["errors"]
     assert (await broken.get("/health")).json() == {"status": "ok"}
     assert [m["id"] for m in (await broken.get("/v1/models")).json()["data"]] == ["bad"]

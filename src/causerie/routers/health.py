@@ -16,7 +16,11 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
-    """Every configured model is loaded (503 until then)."""
+    """Every configured model is loaded (503 until then, or when one failed to load)."""
     catalog = services(request).catalog
-    body = {"status": "ready" if catalog.ready else "loading", "models": catalog.status()}
-    return JSONResponse(body, status_code=200 if catalog.ready else 503)
+    errors = catalog.load_errors()
+    state = "error" if errors else "ready" if catalog.ready else "loading"
+    body: dict = {"status": state, "models": catalog.status()}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=200 if state == "ready" else 503)

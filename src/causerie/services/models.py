@@ -67,6 +67,11 @@ class ModelCatalog:
         """Readiness of each model."""
         return {name: p.ready for name, p in self._providers.items()}
 
+    def load_errors(self) -> dict[str, str]:
+        """Why models failed to load, for those that did."""
+        errors = {n: getattr(p, "load_error", None) for n, p in self._providers.items()}
+        return {name: error for name, error in errors.items() if error}
+
     def start_loading(self) -> None:
         """Load every model in the background; /ready reports when they are."""
         for provider in self._providers.values():
