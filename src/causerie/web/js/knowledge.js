@@ -2,7 +2,7 @@
 // to a chat, clickable [n] citations, a sources panel, and the cited passage in context.
 
 import { csrfHeaders } from './api.js';
-import { h, toast } from './dom.js';
+import { h, icon, toast } from './dom.js';
 import { language } from './i18n.js';
 
 const POLL_MS = 300;
@@ -51,7 +51,7 @@ export class Knowledge {
     this.button = h('button', {
       type: 'button', class: 'icon-btn knowledge-btn', id: 'open-knowledge',
       'aria-label': tk('documents'), title: tk('documents'), onclick: () => this.open(),
-    }, h('span', { class: 'knowledge-glyph', 'aria-hidden': 'true', text: '📚' }));
+    }, icon('book'));
     document.querySelector('.topbar-actions')?.prepend(this.button);
     this.chip = h('div', { class: 'knowledge-chip', id: 'knowledge-chip', hidden: true });
     document.getElementById('composer')?.prepend(this.chip);
@@ -86,7 +86,8 @@ export class Knowledge {
     this.attached = collections;
     this.chip.hidden = !collections.length;
     this.chip.replaceChildren(
-      h('span', { text: `📚 ${tk('grounded')} ` }),
+      icon('book'),
+      h('span', { text: `${tk('grounded')} ` }),
       ...collections.map((c) => h('strong', { class: 'chip-name', text: c.name })),
     );
   }
