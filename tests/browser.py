@@ -141,6 +141,10 @@ class Tab:
     """One browser context + page, recording what a user would not want to see."""
 
     def __init__(self, browser: Any, server: LiveServer, **context: Any):
+        from playwright.sync_api import expect
+
+        # A loaded CI machine can take more than Playwright's 5 s default to settle a view.
+        expect.set_options(timeout=20_000)
         self.server = server
         options = {"viewport": {"width": 1280, "height": 860}, "locale": "en-US", **context}
         self.context = browser.new_context(**options)
