@@ -175,7 +175,12 @@ class CompletionService:
         cid, created = "", 0
         async for chunk in self.stream(prep, outcome):
             cid, created = chunk["id"], chunk["created"]
-        message: dict[str, Any] = {"role": "assistant", "content": outcome.content or None}
+        # refusal is required (nullable) by OpenAI's schema: found by tests/test_fuzz.py.
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": outcome.content or None,
+            "refusal": None,
+        }
         if outcome.grounding is not None:  # extension: verified markers, sources, verdicts
             message["content"] = outcome.grounding["content"]
             message["sources"] = outcome.grounding["sources"]
@@ -253,8 +258,22 @@ def _record(outcome: Outcome, choice: dict[str, Any], delta: dict[str, Any]) -> 
         outcome.finish_reason = choice["finish_reason"]
 
 
+# Only these reach the engine: unknown fields the wire model tolerates could hold values the
+# engine cannot even parse (an integer beyond 64 bits made it fail: tests/test_fuzz.py).
+_MESSAGE_FIELDS = {"role", "content", "name", "tool_call_id"}
+
+
 def _engine_message(index: int, msg: Any) -> dict[str, Any]:
-    out = msg.model_dump(exclude_none=True, by_alias=True)
+    out = msg.model_dump(exclude_none=True, by_alias=True, include=_MESSAGE_FIELDS)
+    if msg.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": c.type,
+                "function": {"name": c.function.name, "arguments": c.function.arguments},
+            }
+            for c in msg.tool_calls
+        ]
     if out["role"] == "developer":  # chat templates know 'system', not the newer name
         out["role"] = "system"
     content = msg.content

@@ -1,0 +1,88 @@
+"""Fuzzing with schemathesis: OpenAI's own schema and Causerie's /openapi.json, on a live server.
+
+Every response must be a non-5xx and, where the schema documents its status, match it. The
+examples are bounded so this runs in CI in a couple of minutes on SmolLM2.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from causerie.app import create_app
+from causerie.settings import Settings
+from tests.support import SMOL, LiveServer, smol_model, write_config
+
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "openai" / "openapi.yaml"
+OPERATIONS = ["createChatCompletion", "listModels", "retrieveModel", "createEmbedding"]
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+FUZZ = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: a failure reproduces
+    suppress_health_check=list(HealthCheck),
+)
+MAX_TOKENS = 4  # generation is not what is fuzzed: keep each call short
+
+if not SPEC.is_file():  # the schema lives beside the repository, not in it
+    pytest.skip(f"OpenAI schema not found at {SPEC}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live single-user server on SmolLM2 (no accounts: fuzzing the API, not logins)."""
+    base = tmp_path_factory.mktemp("fuzz")
+    server = LiveServer(write_config(base / "causerie.toml", [smol_model()]), base / "data")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _short(case: Any) -> None:
+    """Point generation at the real model with a tiny budget; leave everything else fuzzed."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    if "messages" in body:
+        body["max_completion_tokens"] = MAX_TOKENS
+        body.pop("max_tokens", None)
+        if len(str(body.get("messages"))) % 2 == 0:
+            body["model"] = SMOL  # half the cases reach the model, half an unknown name
+
+
+openai_schema = schemathesis.openapi.from_path(SPEC).include(operation_id=OPERATIONS)
+
+
+def _own_openapi() -> dict[str, Any]:
+    """Causerie's /openapi.json, as the app serves it (building the app does no I/O)."""
+    data_dir = Path(tempfile.gettempdir()) / "causerie-fuzz-schema"
+    return create_app(Settings(data_dir=data_dir, models=[smol_model()])).openapi()
+
+
+own_schema = schemathesis.openapi.from_dict(_own_openapi())
+
+
+@openai_schema.parametrize()
+@FUZZ
+def test_openai_schema(case: Any, fuzz_server: LiveServer) -> None:
+    _short(case)
+    response = case.call(base_url=f"{fuzz_server.url}/v1", timeout=120)
+    case.validate_response(response, checks=CHECKS)
+
+
+@own_schema.parametrize()
+@FUZZ
+def test_own_schema(case: Any, fuzz_server: LiveServer) -> None:
+    _short(case)
+    response = case.call(base_url=fuzz_server.url, timeout=120)
+    case.validate_response(response, checks=CHECKS)
