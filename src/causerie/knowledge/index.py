@@ -26,7 +26,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # Ranking reads every posting of every query term: on a large index, a word found in
 # most chunks costs much and weighs little in BM25. Terms are taken rarest first until
 # their postings reach this budget (the rarest one is always kept).
-POSTINGS_BUDGET = 20_000
+POSTINGS_BUDGET = 10_000
 
 
 def query_terms(query: str) -> list[tuple[str, bool]]:
@@ -60,9 +60,38 @@ def _document_frequency(s: Session, term: str, prefix: bool) -> int:
     return int(s.execute(stmt, {"t": term}).scalar() or 0)
 
 
-def affordable_terms(s: Session, terms: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+class TermFrequencies:
+    """Document frequencies of query terms, remembered until the index changes."""
+
+    MAX_TERMS = 50_000
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, bool], int] = {}
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget everything (documents were added or removed)."""
+        with self._lock:
+            self._known = {}
+
+    def get(self, s: Session, term: tuple[str, bool]) -> int:
+        """The number of chunks containing term (a prefix counts all its words)."""
+        with self._lock:
+            if term in self._known:
+                return self._known[term]
+        count = _document_frequency(s, *term)
+        with self._lock:
+            if len(self._known) >= self.MAX_TERMS:
+                self._known = {}
+            self._known[term] = count
+        return count
+
+
+def affordable_terms(
+    s: Session, terms: list[tuple[str, bool]], frequencies: TermFrequencies | None = None
+) -> list[tuple[str, bool]]:
     """The rarest terms whose postings fit the budget, in the query's order."""
-    freq = {t: _document_frequency(s, *t) for t in terms}
+    freq = {t: frequencies.get(s, t) if frequencies else _document_frequency(s, *t) for t in terms}
     kept, postings = set(), 0
     for term in sorted((t for t in terms if freq[t] > 0), key=lambda t: freq[t]):
         if kept and postings + freq[term] > POSTINGS_BUDGET:
@@ -72,9 +101,15 @@ def affordable_terms(s: Session, terms: list[tuple[str, bool]]) -> list[tuple[st
     return [t for t in terms if t in kept]
 
 
-def fts_search(s: Session, query: str, collections: Sequence[str], k: int) -> list[int]:
+def fts_search(
+    s: Session,
+    query: str,
+    collections: Sequence[str],
+    k: int,
+    frequencies: TermFrequencies | None = None,
+) -> list[int]:
     """Chunk ids best matching query by BM25, within the given collections."""
-    expr = fts_query(affordable_terms(s, query_terms(query)))
+    expr = fts_query(affordable_terms(s, query_terms(query), frequencies))
     if expr is None or not collections:
         return []
     stmt = text(

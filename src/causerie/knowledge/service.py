@@ -19,6 +19,7 @@ from causerie.knowledge.embeddings import Embedder
 from causerie.knowledge.extract import Extracted
 from causerie.knowledge.index import (
     Fused,
+    TermFrequencies,
     VectorIndex,
     fts_search,
     reciprocal_rank_fusion,
@@ -118,6 +119,7 @@ class KnowledgeService:
         self.db = db
         self.embedder = embedder
         self.vectors = VectorIndex(embedder.dim)
+        self.frequencies = TermFrequencies()
         self._load_lock = threading.Lock()
 
     # -- collections -------------------------------------------------------------
@@ -201,6 +203,7 @@ class KnowledgeService:
             s.execute(delete(Document).where(Document.collection_id == col.id))
             s.delete(col)
         self.vectors.remove(ids)
+        self.frequencies.clear()
 
     # -- documents ---------------------------------------------------------------
 
@@ -255,6 +258,7 @@ class KnowledgeService:
             s.execute(delete(ChunkRow).where(ChunkRow.document_id == doc.id))
             s.delete(doc)
         self.vectors.remove(ids)
+        self.frequencies.clear()
 
     def find_duplicate(self, owner: str, collection_id: str, sha256: str) -> str | None:
         """The id of a document of the collection with exactly this content, if any."""
@@ -344,6 +348,7 @@ class KnowledgeService:
             doc_id = doc.id
         self.vectors.remove(old_chunks)
         self.vectors.add(ids, collection_id, vectors)
+        self.frequencies.clear()
         return doc_id, "reindexed" if old else "indexed"
 
     # -- search ------------------------------------------------------------------
@@ -405,7 +410,11 @@ class KnowledgeService:
             q = query_vector if query_vector is not None else self.embedder.queries([query])[0]
             vector_hits = self.vectors.search(q, cols, depth)
         with self.db.session() as s:
-            text_ids = fts_search(s, query, cols, depth) if mode in ("hybrid", "text") else []
+            text_ids = (
+                fts_search(s, query, cols, depth, self.frequencies)
+                if mode in ("hybrid", "text")
+                else []
+            )
             fused = reciprocal_rank_fusion(text_ids, vector_hits)[:k]
             return _hits(s, fused)
 
