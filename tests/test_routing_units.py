@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,28 @@ def test_readme_provider_examples_are_valid_settings() -> None:
     presets = Settings(**tomllib.loads(blocks[1]))
     assert {m.provider for m in presets.models} == set(PRESETS)
     assert Settings(routing=tomllib.loads(blocks[2])["routing"]).routing.retries == 1
+
+
+async def test_coalesce_joins_bursts_and_closes_its_source_when_abandoned() -> None:
+    import asyncio
+
+    from causerie.http import COALESCE_MAX_PIECES, coalesce
+
+    closed = asyncio.Event()
+
+    async def source() -> AsyncIterator[bytes]:
+        try:
+            for i in range(COALESCE_MAX_PIECES * 4):
+                yield b"%d," % i
+        finally:
+            closed.set()
+
+    stream = coalesce(source())
+    first = await anext(stream)
+    assert first.startswith(b"0,1,2,")  # one burst, one piece
+    await asyncio.sleep(0.01)  # the reader runs ahead until the buffer is full, then waits
+    await stream.aclose()  # the client went away
+    assert closed.is_set()
+
+    whole = b"".join([piece async for piece in coalesce(source())])
+    assert whole == b"".join(b"%d," % i for i in range(COALESCE_MAX_PIECES * 4))

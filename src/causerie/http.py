@@ -130,6 +130,11 @@ async def coalesce(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         finally:
             finished = True
             ready.set()
+            # Stopped while the source waits at a yield (a slow client): close it here, so
+            # that what it holds (the upstream connection, the engine slot) is let go now.
+            close = getattr(source, "aclose", None)
+            if close is not None:
+                await close()
 
     task = asyncio.create_task(pump())
     try:
