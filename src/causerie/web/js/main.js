@@ -6,6 +6,7 @@ import { Chat } from './chat.js';
 import { h, icon, mountIcons, toast } from './dom.js';
 import { applyI18n, languagePreference, setLanguagePreference, t } from './i18n.js';
 import { Knowledge } from './knowledge.js';
+import { preloadMath } from './markdown.js';
 import { Sidebar } from './sidebar.js';
 
 const $ = (id) => document.getElementById(id);
@@ -40,6 +41,8 @@ class App {
     const models = this.loadModels().then(() => this.updateModelButton());
     await Promise.all([models, this.sidebar.reload(), this.route()]);
     document.body.dataset.ready = '1';
+    // Compiling KaTeX takes a while: do it now, not when the first formula scrolls in.
+    requestIdleCallback(preloadMath, { timeout: 5000 });
   }
 
   currentId() {

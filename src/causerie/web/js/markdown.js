@@ -180,6 +180,14 @@ function decorateCode(root, streaming) {
 let katex = null;
 let katexLoading = null;
 
+/** Fetch and compile KaTeX ahead of need (it is large): call when the page is idle. */
+export function preloadMath() {
+  katexLoading ??= import('../vendor/katex/katex.mjs').then((mod) => {
+    katex = mod.default;
+    document.querySelectorAll('.math:not(.typeset)').forEach(typeset);
+  });
+}
+
 function typesetMath(root) {
   const nodes = root.querySelectorAll('.math');
   if (!nodes.length) return;
@@ -187,11 +195,9 @@ function typesetMath(root) {
     nodes.forEach(typeset);
     return;
   }
-  // KaTeX is large: fetch it the first time math shows up, then typeset what is on screen.
-  katexLoading ??= import('../vendor/katex/katex.mjs').then((mod) => {
-    katex = mod.default;
-    document.querySelectorAll('.math:not(.typeset)').forEach(typeset);
-  });
+  // KaTeX is large: fetched the first time math shows up (or when idle), then typesets
+  // what is on screen.
+  preloadMath();
 }
 
 function typeset(node) {
