@@ -22,8 +22,10 @@ HELLO = [{"role": "user", "content": "Say hello to Ann."}]
 STORY = [{"role": "user", "content": "Write a very long story about a dragon."}]
 # Long enough that only a stopped generation frees the slot within the test's bounds.
 LONG_TOKENS = 3000
-# The issue asks for a stopped generation within a second; the slack is for a busy CI box.
-FREED_WITHIN_S = 2.0
+# The issue asks for a stopped generation within a second (0.0-0.5 s measured on a quiet
+# machine); this is a sanity bound with slack for a loaded box (2.2 s seen at load 11), while
+# LONG_TOKENS of generation would hold the slot for tens of seconds.
+FREED_WITHIN_S = 4.0
 
 
 def sdk(server: LiveServer, **kwargs: object) -> OpenAI:

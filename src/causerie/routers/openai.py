@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from causerie.errors import CauserieError
 from causerie.http import EventStreamResponse, coalesce, sse_data
@@ -38,14 +38,13 @@ async def retrieve_model(model_id: str, request: Request) -> Model:
 
 
 @router.post("/chat/completions", response_model=None)
-async def create_chat_completion(
-    body: CreateChatCompletionRequest, request: Request
-) -> JSONResponse | StreamingResponse:
+async def create_chat_completion(body: CreateChatCompletionRequest, request: Request) -> Response:
     """Chat completions, streamed as server-sent events or returned whole."""
     svc = services(request).completions
     prep = svc.prepare(body, billed_to=billed_to(request))
     if not body.stream:
-        return JSONResponse(await _unless_disconnected(request, svc.complete(prep)))
+        result = await _unless_disconnected(request, svc.complete(prep))
+        return result if isinstance(result, Response) else JSONResponse(result)
     chunks = svc.stream(prep)
     # Wait for the first chunk so that failures before any output keep their status.
     try:
@@ -77,7 +76,7 @@ async def _unless_disconnected(request: Request, work: Any) -> Any:
             if done:
                 return task.result()
             if await request.is_disconnected():
-                task.cancel()
-                raise asyncio.CancelledError
+                # Nobody is left to read an answer: free the slot and send nothing useful.
+                return Response(status_code=499)
     finally:
         task.cancel()
