@@ -71,14 +71,15 @@ def test_upload_attach_ask_and_open_the_cited_passage(
     section.locator("input.file").set_input_files(str(files["long.txt"]))
     long_job = section.locator(".job", has_text="long.txt")
     page.wait_for_function(
-        "() => { const p = document.querySelector('.job progress'); return p && p.value > 0; }"
+        "() => { const p = document.querySelector('.job progress'); return p && p.value > 0; }",
+        timeout=120_000,
     )
     long_job.locator(".cancel-job").click()
-    page.wait_for_selector(".job.cancelled")
+    page.wait_for_selector(".job.cancelled", timeout=120_000)
     assert "cancelled" in long_job.locator(".job-status").inner_text()
 
     section.locator("input.file").set_input_files(str(files["secret.pdf"]))
-    page.wait_for_selector(".job.failed")
+    page.wait_for_selector(".job.failed", timeout=120_000)
     assert "encrypted" in section.locator(".job.failed .job-status").inner_text()
 
     section.locator("input.file").set_input_files(str(files["lights.pdf"]))

