@@ -1,16 +1,18 @@
 """The raw engine: xllamacpp's Server in-process, driven through its streaming callback.
 
-Run in a child process of its own so that its model is fully freed before Causerie's
-server loads the same model: both use every core, and they must never overlap.
+It runs in a worker process of its own (a `ProcessPoolExecutor` of one), beside Causerie's
+server: both hold the model, but requests alternate between them, so the two never compute
+at the same time, and the model is freed when the worker exits.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from bench.inference.workload import Sample, StreamTimer, chat_body
+from bench.inference.workload import Sample, StreamTimer
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,19 @@ def stream_once(server: Any, body: dict[str, Any]) -> Sample:
     return timer.sample()
 
 
-def measure(
-    spec: EngineSpec, prompts: list[str], max_tokens: int, warmup: int = 1
-) -> dict[str, Any]:
-    """Load the model, warm it up, then time each prompt; returns load time and samples."""
+@functools.cache
+def _engine(spec: EngineSpec) -> Any:
+    """This worker process's engine: loaded by its first request, then kept."""
+    return _server(spec)
+
+
+def load(spec: EngineSpec) -> float:
+    """Load the engine in this worker process; returns the seconds it took."""
     start = time.perf_counter()
-    server = _server(spec)
-    load_s = time.perf_counter() - start
-    for prompt in prompts[:warmup]:
-        stream_once(server, chat_body(prompt, max_tokens))
-    samples = [stream_once(server, chat_body(p, max_tokens)) for p in prompts[warmup:]]
-    return {"load_s": load_s, "samples": samples}
+    _engine(spec)
+    return time.perf_counter() - start
+
+
+def stream_prompt(spec: EngineSpec, body: dict[str, Any]) -> Sample:
+    """One streamed request on this worker's engine (loaded by `load`)."""
+    return stream_once(_engine(spec), body)

@@ -40,7 +40,7 @@ def _streaming(res: dict[str, Any]) -> list[str]:
     prompt = median([float(s.prompt_tokens) for s in raw + http])
     tokens = median([float(s.completion_tokens) for s in raw + http])
     return [
-        f"1. Streaming: {len(raw)} raw + {len(http)} HTTP requests (median), prompt "
+        f"1. Streaming: {len(raw)} raw + {len(http)} HTTP requests, paired (median), prompt "
         f"{_f(prompt, '.0f')} tokens, {_f(tokens, '.0f')} generated tokens each",
         f"   {'':26}{'raw engine':>12}{'Causerie HTTP':>15}{'ratio':>8}  target",
         f"   {'decode tokens/s':26}{_f(raw_tps):>12}{_f(http_tps):>15}{_f(tps_ratio):>8}"

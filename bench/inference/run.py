@@ -3,9 +3,10 @@
     .venv/bin/python -m bench.inference                    # default 1.5B model (a few minutes)
     .venv/bin/python -m bench.inference --model smollm2    # quick run on SmolLM2-135M
 
-Every figure is printed beside its comparison measured in the same run. The raw engine and
-Causerie's server never hold a model at the same time: each side runs in its own process,
-one after the other, alternating order between rounds; medians are reported.
+Every figure is printed beside its comparison measured in the same run. The raw engine runs
+in a worker process beside Causerie's server; requests alternate between the two (never at
+the same time), so each HTTP sample has a raw sample taken seconds before or after it;
+medians are reported.
 """
 
 from __future__ import annotations
@@ -84,50 +85,45 @@ def _samples(samples: list[Sample]) -> list[dict[str, Any]]:
     return [{k: v for k, v in dataclasses.asdict(s).items() if k != "text"} for s in samples]
 
 
-def _run_raw(spec: raw.EngineSpec, prompts: list[str], max_tokens: int) -> dict[str, Any]:
-    # A fresh process per round: the model is loaded there and entirely freed on exit.
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(raw.measure, spec, prompts, max_tokens).result()
-
-
-def _run_http(
-    server: ServerProcess, model: str, prompts: list[str], max_tokens: int
-) -> dict[str, Any]:
-    ready_s = server.start()
-    rss_ready = server.rss_bytes()
-    with httpx.Client(timeout=900) as client:
-        samples = [
-            stream_chat(client, server.url, {"model": model, **chat_body(p, max_tokens)})
-            for p in prompts
-        ]
-    time.sleep(IDLE_SETTLE_S)
-    return {
-        "ready_s": ready_s,
-        "rss_ready": rss_ready,
-        "rss_idle": server.rss_bytes(),
-        "samples": samples[1:],  # the first prompt warms up, as on the raw side
-    }
-
-
 def bench_streaming(args: argparse.Namespace, spec: raw.EngineSpec, work: Path) -> dict[str, Any]:
-    """Tokens/s and TTFT: raw engine vs HTTP, alternating sides round by round."""
+    """Tokens/s and TTFT: raw engine vs HTTP, paired request by request.
+
+    Each round starts Causerie's server (timed to /ready), then a raw engine in a worker
+    process; both hold the model while the same prompts go to one side then the other, the
+    order alternating from prompt to prompt. Paired samples taken seconds apart see the same
+    machine: on a shared, noisy machine, side-by-side blocks of requests drifted apart by
+    more than the difference being measured. The first prompt of each round warms both up.
+    """
     prompts = story_prompts(args.requests + 1)
     config = write_config(work / "model.toml", _model_fields(args))
     out: dict[str, list[Any]] = {"raw": [], "http": [], "ready_s": [], "rss_ready": []}
     out.update({"rss_idle": [], "raw_load_s": []})
     for r in range(args.rounds):
-        for side in ("raw", "http") if r % 2 == 0 else ("http", "raw"):
-            _log(f"round {r + 1}/{args.rounds}: {side}")
-            if side == "raw":
-                result = _run_raw(spec, prompts, args.max_tokens)
-                out["raw"] += result["samples"]
-                out["raw_load_s"].append(result["load_s"])
-                continue
-            with ServerProcess(config, args.data_dir, work / "server.log") as server:
-                result = _run_http(server, args.model, prompts, args.max_tokens)
-            out["http"] += result["samples"]
-            for key in ("ready_s", "rss_ready", "rss_idle"):
-                out[key].append(result[key])
+        _log(f"round {r + 1}/{args.rounds}")
+        with ServerProcess(config, args.data_dir, work / "server.log") as server:
+            out["ready_s"].append(server.start())
+            out["rss_ready"].append(server.rss_bytes())
+            # A fresh worker per round: its model is freed entirely when the round ends.
+            spawn = multiprocessing.get_context("spawn")
+            with (
+                ProcessPoolExecutor(1, mp_context=spawn) as pool,
+                httpx.Client(timeout=900) as client,
+            ):
+                out["raw_load_s"].append(pool.submit(raw.load, spec).result())
+                for i, prompt in enumerate(prompts):
+                    body = chat_body(prompt, args.max_tokens)
+                    pair: dict[str, Sample] = {}
+                    for side in ("raw", "http") if (r + i) % 2 == 0 else ("http", "raw"):
+                        if side == "raw":
+                            pair[side] = pool.submit(raw.stream_prompt, spec, body).result()
+                        else:
+                            request = {"model": args.model, **body}
+                            pair[side] = stream_chat(client, server.url, request)
+                    if i > 0:  # the first prompt warms both sides up
+                        out["raw"].append(pair["raw"])
+                        out["http"].append(pair["http"])
+            time.sleep(IDLE_SETTLE_S)  # the raw worker has exited: only the server is left
+            out["rss_idle"].append(server.rss_bytes())
     return out
 
 
