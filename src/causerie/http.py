@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -62,19 +63,37 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class limit_body_size:
-    """Reject request bodies over max_bytes with 413, before anything reads them whole."""
+    """Reject request bodies over max_bytes with 413, before anything reads them whole.
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    `larger` lifts the limit for some routes, as (method, path pattern, max bytes): an
+    upload route may take a document far larger than any JSON request needs to be.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: Sequence[tuple[str, re.Pattern[str], int]] = (),
+    ):
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = list(larger)
+
+    def limit(self, scope: Scope) -> int:
+        """The body limit of this request's route."""
+        for method, path, max_bytes in self.larger:
+            if scope.get("method") == method and path.fullmatch(scope.get("path", "")):
+                return max_bytes
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = PayloadTooLarge(f"Request body exceeds {self.max_bytes} bytes.")
+        max_bytes = self.limit(scope)
+        too_large = PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes.")
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > max_bytes:
                 await error_response(too_large)(scope, receive, send)
                 return
         seen = 0
@@ -84,7 +103,7 @@ class limit_body_size:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     # FastAPI turns other errors raised while reading into a plain 400.
                     raise HTTPException(413, too_large.message)
             return message

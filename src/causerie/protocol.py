@@ -147,6 +147,7 @@ class Model(BaseModel):
     created: int
     object: Literal["model"] = "model"
     owned_by: str
+    type: Literal["chat", "embedding"] = "chat"  # extension (as Together AI's): what it serves
 
 
 class ListModelsResponse(BaseModel):

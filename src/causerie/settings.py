@@ -99,7 +99,14 @@ class KnowledgeConfig(BaseModel):
     # were slower in measurements, both for queries and for ingestion.
     embed_threads: int | None = Field(1, ge=1, description="Embedding threads.")
     max_document_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Largest file or URL.")
-    fetch_timeout: float = Field(20.0, gt=0, description="Seconds to fetch a URL.")
+    fetch_timeout: float = Field(
+        20.0, gt=0, description="Seconds to fetch a URL, redirects included."
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Let documents be fetched from loopback, private and CGNAT addresses "
+        "(an intranet). Link-local, multicast and reserved addresses stay refused.",
+    )
     top_k: int = Field(6, ge=1, le=50, description="Passages retrieved per question.")
     evidence_sentences: int = Field(4, ge=1, le=20, description="Sentences put in the prompt.")
     evidence_words: int = Field(110, ge=20, description="Word budget of the prompt's sources.")

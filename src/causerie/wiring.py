@@ -37,8 +37,13 @@ def build_services(settings: Settings) -> Services:
     db = Database(make_engine(settings.db_url))
     providers = build_providers(settings)
     metrics = Metrics()
-    catalog = ModelCatalog(providers, settings.default_model, Routing(settings, providers, metrics))
     knowledge = build_knowledge(settings.knowledge, db)
+    catalog = ModelCatalog(
+        providers,
+        settings.default_model,
+        Routing(settings, providers, metrics),
+        embedding_models=[knowledge.service.embedder.name],
+    )
     quotas = QuotaService(db)
     completions = CompletionService(
         catalog, settings.max_messages, knowledge.grounder, on_usage=quotas.record

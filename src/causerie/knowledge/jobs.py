@@ -9,24 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import PurePosixPath
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+from urllib.parse import unquote
 
-import httpx
 from sqlalchemy import select, update
 
-from causerie.errors import CauserieError, InvalidRequest, NotFound, PayloadTooLarge
+from causerie.errors import CauserieError, NotFound, PayloadTooLarge
 from causerie.knowledge.extract import extract
+from causerie.knowledge.fetch import Fetcher
 from causerie.knowledge.service import Cancelled, KnowledgeService, iso, owned_collection
 from causerie.knowledge.tables import Job
 from causerie.store.models import utcnow
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
-MAX_REDIRECTS = 5
+COPY_CHUNK = 1024 * 1024
 
 
 def job_json(j: Job) -> dict[str, Any]:
@@ -55,15 +56,16 @@ class IngestionJobs:
         knowledge: KnowledgeService,
         *,
         max_bytes: int,
-        fetch_timeout: float,
+        fetcher: Fetcher,
     ):
         self.knowledge = knowledge
         self.db = knowledge.db
         self.max_bytes = max_bytes
-        self.fetch_timeout = fetch_timeout
+        self.fetcher = fetcher
         self._pool: ThreadPoolExecutor | None = None
         self._cancel: dict[str, threading.Event] = {}
         self._futures: dict[str, Future[None]] = {}
+        self._spooled: dict[str, Path] = {}  # uploads waiting on disk for their job
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -83,6 +85,10 @@ class IngestionJobs:
                 event.set()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            spooled, self._spooled = list(self._spooled.values()), {}
+        for path in spooled:  # jobs that never ran
+            path.unlink(missing_ok=True)
 
     # -- submitting ------------------------------------------------------------------
 
@@ -90,7 +96,7 @@ class IngestionJobs:
         self, owner: str, collection_id: str, filename: str, media_type: str | None, data: bytes
     ) -> dict:
         """Queue a file's ingestion; returns the job."""
-        name = PurePosixPath(filename.replace("\\", "/")).name or "document"
+        name = base_name(filename)
         if len(data) > self.max_bytes:
             raise PayloadTooLarge(
                 f"'{name}' is {len(data)} bytes; the limit is {self.max_bytes} bytes."
@@ -98,12 +104,52 @@ class IngestionJobs:
         job = self._create(owner, collection_id, name, name)
         return self._enqueue(job, lambda: (data, media_type))
 
+    def submit_upload(
+        self,
+        owner: str,
+        collection_id: str,
+        filename: str,
+        media_type: str | None,
+        stream: BinaryIO,
+    ) -> dict:
+        """Queue an uploaded file's ingestion; it waits on disk, not in memory, for its turn."""
+        name = base_name(filename)
+        path = self._spool(stream, name)
+        try:
+            job = self._create(owner, collection_id, name, name)
+            with self._lock:
+                self._spooled[job["id"]] = path
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return self._enqueue(job, lambda: (path.read_bytes(), media_type))
+
+    def _spool(self, stream: BinaryIO, name: str) -> Path:
+        """Copy stream to a temporary file, refusing it once it passes the size limit."""
+        with tempfile.NamedTemporaryFile(prefix="causerie-upload-", delete=False) as out:
+            path = Path(out.name)
+            try:
+                size = 0
+                while chunk := stream.read(COPY_CHUNK):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise PayloadTooLarge(
+                            f"'{name}' is larger than the limit of {self.max_bytes} bytes."
+                        )
+                    out.write(chunk)
+            except BaseException:
+                out.close()
+                path.unlink(missing_ok=True)
+                raise
+        return path
+
     def submit_url(self, owner: str, collection_id: str, url: str) -> dict:
-        """Queue the ingestion of a web page or file by URL; returns the job."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidRequest("Only http:// and https:// URLs can be fetched.", param="url")
-        name = unquote(PurePosixPath(parts.path).name) or parts.netloc
+        """Queue the ingestion of a web page or file by URL; returns the job.
+
+        A refused address fails here (400) and again, re-resolved, when the job fetches.
+        """
+        parsed = self.fetcher.check(url).url
+        name = unquote(PurePosixPath(parsed.path).name) or parsed.host
         job = self._create(owner, collection_id, name, url)
         return self._enqueue(job, lambda: self._fetch(job["id"], url))
 
@@ -207,30 +253,13 @@ class IngestionJobs:
         finally:
             with self._lock:
                 self._cancel.pop(job_id, None)
+                spooled = self._spooled.pop(job_id, None)
+            if spooled is not None:
+                spooled.unlink(missing_ok=True)
 
     def _fetch(self, job_id: str, url: str) -> tuple[bytes, str | None]:
         self._update(job_id, stage="fetching")
-        timeout = httpx.Timeout(self.fetch_timeout)
-        try:
-            with (
-                httpx.Client(
-                    timeout=timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS
-                ) as client,
-                client.stream("GET", url, headers={"User-Agent": "Causerie"}) as resp,
-            ):
-                if resp.status_code != 200:
-                    raise InvalidRequest(f"Fetching {url} failed: HTTP {resp.status_code}.")
-                declared = resp.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > self.max_bytes:
-                    raise PayloadTooLarge(f"{url} is larger than {self.max_bytes} bytes.")
-                body = bytearray()
-                for part in resp.iter_bytes():
-                    body += part
-                    if len(body) > self.max_bytes:
-                        raise PayloadTooLarge(f"{url} is larger than {self.max_bytes} bytes.")
-                return bytes(body), resp.headers.get("content-type")
-        except httpx.HTTPError as exc:
-            raise InvalidRequest(f"Fetching {url} failed: {exc}") from None
+        return self.fetcher.fetch(url)
 
     def _owner_of(self, job_id: str) -> tuple[str, str]:
         with self.db.session() as s:
@@ -248,3 +277,8 @@ class IngestionJobs:
     def _finish(self, job_id: str, status: str, **values: Any) -> None:
         values.setdefault("error", None)
         self._update(job_id, status=status, stage="done", **values)
+
+
+def base_name(filename: str) -> str:
+    """The file name without any directory a client put in it."""
+    return PurePosixPath(filename.replace("\\", "/")).name or "document"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from causerie.knowledge.embeddings import make_embedder
+from causerie.knowledge.fetch import Fetcher
 from causerie.knowledge.grounding import Grounder
 from causerie.knowledge.jobs import IngestionJobs
 from causerie.knowledge.service import KnowledgeService
@@ -33,7 +34,10 @@ class Knowledge:
 def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
     """Wire the knowledge services (the embedding model loads on first use)."""
     service = KnowledgeService(db, make_embedder(config.embedder, config.embed_threads))
-    jobs = IngestionJobs(
-        service, max_bytes=config.max_document_bytes, fetch_timeout=config.fetch_timeout
+    fetcher = Fetcher(
+        max_bytes=config.max_document_bytes,
+        timeout=config.fetch_timeout,
+        allow_private=config.allow_private_urls,
     )
+    jobs = IngestionJobs(service, max_bytes=config.max_document_bytes, fetcher=fetcher)
     return Knowledge(config, service, jobs, Grounder(service, config))

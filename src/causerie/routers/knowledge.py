@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Annotated, Literal
 
 import anyio
@@ -14,12 +15,22 @@ from causerie.errors import InvalidRequest, ModelNotFound
 from causerie.knowledge.system import Knowledge
 from causerie.routers import services
 from causerie.routers.auth import owner
+from causerie.settings import Settings
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
 conversation_router = APIRouter(prefix="/api/conversations", tags=["knowledge"])
 v1_router = APIRouter(prefix="/v1", tags=["openai"])
 MAX_EMBEDDING_INPUTS = 2048
 MAX_EMBEDDING_CHARS = 8192 * 4
+UPLOAD_PATH = re.compile(r"/api/knowledge/collections/[^/]+/documents")
+MULTIPART_OVERHEAD = 64 * 1024  # part headers and boundaries around the file
+
+
+def upload_body_limit(settings: Settings) -> tuple[str, re.Pattern[str], int]:
+    """The upload route's body limit: one document of the knowledge limit, never less
+    than the server-wide limit (several small files may share a request)."""
+    limit = max(settings.max_request_bytes, settings.knowledge.max_document_bytes)
+    return "POST", UPLOAD_PATH, limit + MULTIPART_OVERHEAD
 
 
 def _owner(request: Request) -> str:
@@ -114,15 +125,15 @@ async def upload_documents(
     jobs = _k(request).jobs
     out = []
     for upload in file:
-        data = await upload.read(jobs.max_bytes + 1)
+        # Starlette spooled the part to disk; the job takes its own copy, not a bytes object.
         out.append(
             await anyio.to_thread.run_sync(
-                jobs.submit_file,
+                jobs.submit_upload,
                 _owner(request),
                 collection_id,
                 upload.filename or "document",
                 upload.content_type,
-                data,
+                upload.file,
             )
         )
     return {"object": "list", "data": out}
@@ -215,6 +226,12 @@ def create_embeddings(body: CreateEmbeddingRequest, request: Request) -> dict:
     """OpenAI's embeddings endpoint on the knowledge embedding model."""
     knowledge = _k(request)
     embedder = knowledge.service.embedder
+    if body.model != embedder.name and services(request).catalog.find(body.model) is not None:
+        raise InvalidRequest(
+            f"'{body.model}' is a chat model: embeddings come from '{embedder.name}'.",
+            param="model",
+            code="model_not_supported",
+        )
     if body.model != embedder.name:
         raise ModelNotFound(
             f"The embedding model '{body.model}' does not exist; use '{embedder.name}'.",

@@ -21,7 +21,9 @@ DISCONNECT_POLL_SECONDS = 0.25
 
 def _model(request: Request, name: str) -> Model:
     catalog = services(request).catalog
-    return Model(id=name, created=catalog.created, owned_by=catalog.owned_by(name))
+    return Model(
+        id=name, created=catalog.created, owned_by=catalog.owned_by(name), type=catalog.kind(name)
+    )
 
 
 @router.get("/models", response_model=ListModelsResponse)

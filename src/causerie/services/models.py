@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 
-from causerie.errors import ModelNotFound
+from causerie.errors import InvalidRequest, ModelNotFound
 from causerie.providers.base import Provider
 from causerie.providers.routing import Routing
 
@@ -21,6 +22,7 @@ class ModelCatalog:
         providers: dict[str, Provider],
         default: str | None = None,
         routing: Routing | None = None,
+        embedding_models: Sequence[str] = (),
     ):
         # providers: every configured model, started and closed here; routing: the public
         # names (models and aliases) over them, with fallback and circuit breakers.
@@ -28,6 +30,8 @@ class ModelCatalog:
         self.routing = routing
         self._public: dict[str, Provider] = dict(routing.routes) if routing else providers
         self.default = default or next(iter(self._public), None)
+        # Models served by /v1/embeddings only: listed, but nothing to chat with.
+        self.embedding_models = [n for n in embedding_models if n not in self._public]
         self.created = int(time.time())
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -36,13 +40,25 @@ class ModelCatalog:
         return list(self._public)
 
     async def listing(self) -> list[str]:
-        """Public names, then the upstream models of targets configured to list them."""
+        """Chat models (public names, then listed upstream models), then embedding models."""
         extra = await self.routing.upstream_names() if self.routing else []
-        return self.names() + [n for n in extra if n not in self._public]
+        chat = self.names() + [n for n in extra if n not in self._public]
+        return chat + [n for n in self.embedding_models if n not in chat]
+
+    def find(self, name: str) -> Provider | None:
+        """The chat provider for a public model name, if there is one."""
+        return self.routing.resolve(name) if self.routing else self._providers.get(name)
 
     def get(self, name: str) -> Provider:
-        """The provider for a public model name."""
-        found = self.routing.resolve(name) if self.routing else self._providers.get(name)
+        """The chat provider for a public model name."""
+        found = self.find(name)
+        if found is None and name in self.embedding_models:
+            raise InvalidRequest(
+                f"'{name}' is an embedding model: use it with /v1/embeddings, "
+                "not for chat completions.",
+                param="model",
+                code="model_not_supported",
+            )
         if found is None:
             raise ModelNotFound(
                 f"The model '{name}' does not exist or you do not have access to it.",
@@ -50,8 +66,17 @@ class ModelCatalog:
             )
         return found
 
+    def kind(self, name: str) -> str:
+        """'chat' or 'embedding' (raises ModelNotFound for an unknown name)."""
+        if self.find(name) is None and name in self.embedding_models:
+            return "embedding"
+        self.get(name)
+        return "chat"
+
     def owned_by(self, name: str) -> str:
         """Who a public model belongs to, for /v1/models."""
+        if self.kind(name) == "embedding":
+            return "causerie"
         return getattr(self.get(name), "owned_by", "causerie")
 
     def health(self) -> dict[str, dict]:

@@ -299,7 +299,8 @@ class App {
   async loadModels() {
     try {
       const list = await api.models();
-      this.models = list.data.map((m) => m.id);
+      // Embedding models are listed too (type is our extension); they cannot chat.
+      this.models = list.data.filter((m) => m.type !== 'embedding').map((m) => m.id);
       this.defaultModel = this.models[0] ?? null;
     } catch (err) {
       this.showError(err);
