@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.knowledge_support import make_pdf
+from tests.knowledge_support import make_pdf, web_site
 
 
 def _causerie(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -41,6 +41,24 @@ def test_ingest_files_and_directories(tmp_path: Path) -> None:
     missing = _causerie("ingest", str(tmp_path / "nope"), "-c", "home", "--data-dir", str(data))
     assert missing.returncode != 0
     assert "no such file or directory" in missing.stderr
+
+
+def test_ingest_urls_refused_unless_private_addresses_are_allowed(tmp_path: Path) -> None:
+    tea = b"# Tea\n\nGreen tea is brewed at 80 degrees for two minutes.\n"
+    data = tmp_path / "data"
+    with web_site({"/tea.md": (200, {"Content-Type": "text/markdown"}, tea)}) as (url, seen):
+        refused = _causerie("ingest", f"{url}/tea.md", "-c", "web", "--data-dir", str(data))
+        assert refused.returncode == 1
+        assert "'127.0.0.1' is a loopback address" in refused.stderr
+        assert "allow_private_urls" in refused.stderr
+        assert seen == []
+        config = tmp_path / "intranet.toml"
+        config.write_text("models = []\n[knowledge]\nallow_private_urls = true\n")
+        args = ("-c", "web", "--config", str(config), "--data-dir", str(data))
+        ok = _causerie("ingest", f"{url}/tea.md", *args)
+        assert ok.returncode == 0, ok.stderr
+        assert f"{url}/tea.md: indexed" in ok.stderr
+        assert [s["path"] for s in seen] == ["/tea.md"]
 
 
 def test_eval_retrieval_on_a_subset_of_the_debian_faq(tmp_path: Path) -> None:

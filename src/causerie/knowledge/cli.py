@@ -14,10 +14,14 @@ from causerie.errors import CauserieError
 SUPPORTED = {".pdf", ".docx", ".html", ".htm", ".xhtml", ".md", ".markdown", ".txt", ".text"}
 
 
-def _files(paths: tuple[Path, ...]) -> list[Path]:
-    """The given files, and the supported files under the given directories."""
-    out: list[Path] = []
-    for path in paths:
+def _sources(args: tuple[str, ...]) -> list[Path | str]:
+    """URLs as given; the given files, and the supported files under given directories."""
+    out: list[Path | str] = []
+    for arg in args:
+        if arg.startswith(("http://", "https://")):
+            out.append(arg)
+            continue
+        path = Path(arg)
         if path.is_dir():
             out.extend(p for p in sorted(path.rglob("*")) if p.suffix.lower() in SUPPORTED)
         elif path.is_file():
@@ -28,19 +32,19 @@ def _files(paths: tuple[Path, ...]) -> list[Path]:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @click.option("--collection", "-c", required=True, help="Collection name (created if missing).")
 @click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings file.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Database and model cache.")
-def ingest(paths: tuple[Path, ...], collection: str, config: Path | None, data_dir: Path | None):
-    """Add files (or the documents under directories) to a collection, with a progress bar."""
+def ingest(sources: tuple[str, ...], collection: str, config: Path | None, data_dir: Path | None):
+    """Add files, the documents under directories, or URLs to a collection, with progress."""
     from causerie.cli import _settings
     from causerie.knowledge.system import build_knowledge
     from causerie.store.db import Database, make_engine
     from causerie.store.models import LOCAL_USER_ID
 
     settings = _settings(config, data_dir=data_dir)
-    files = _files(paths)
+    files = _sources(sources)
     db = Database(make_engine(settings.db_url))
     db.prepare()
     knowledge = build_knowledge(settings.knowledge, db)
@@ -57,17 +61,22 @@ def ingest(paths: tuple[Path, ...], collection: str, config: Path | None, data_d
         raise SystemExit(1)
 
 
-def _ingest_one(knowledge, collection_id: str, path: Path) -> bool:  # type: ignore[no-untyped-def]
+def _ingest_one(knowledge, collection_id: str, path: Path | str) -> bool:  # type: ignore[no-untyped-def]
     from causerie.store.models import LOCAL_USER_ID
 
-    media_type = mimetypes.guess_type(path.name)[0]
+    jobs = knowledge.jobs
     try:
-        data = path.read_bytes()
-        job = knowledge.jobs.submit_file(LOCAL_USER_ID, collection_id, path.name, media_type, data)
+        if isinstance(path, str):
+            job = jobs.submit_url(LOCAL_USER_ID, collection_id, path)
+        else:
+            media_type = mimetypes.guess_type(path.name)[0]
+            data = path.read_bytes()
+            job = jobs.submit_file(LOCAL_USER_ID, collection_id, path.name, media_type, data)
     except (OSError, CauserieError) as exc:
         click.echo(f"{path}: {getattr(exc, 'message', exc)}", err=True)
         return False
-    with click.progressbar(length=1, label=path.name[:40].ljust(40), file=None) as bar:
+    label = job["name"][:40].ljust(40)
+    with click.progressbar(length=1, label=label, file=None) as bar:
         done = 0
         while True:
             job = knowledge.jobs.get(LOCAL_USER_ID, job["id"])
