@@ -120,99 +120,126 @@ def fts_search(
     return [row[0] for row in s.execute(stmt, {"q": expr, "cols": list(collections), "k": k})]
 
 
+@dataclass(frozen=True, eq=False)
+class _Block:
+    """One collection's vectors: chunk ids ascending, and their rows as one float32 matrix."""
+
+    ids: np.ndarray
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, ids: np.ndarray, matrix: np.ndarray) -> _Block:
+        if ids.size > 1 and bool(np.any(ids[1:] < ids[:-1])):
+            order = np.argsort(ids, kind="stable")  # lookups bisect the ids
+            ids, matrix = ids[order], matrix[order]
+        return cls(ids, np.ascontiguousarray(matrix, dtype=np.float32))
+
+    def top(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, ids) of the block's k best rows, unordered."""
+        scores = self.matrix @ query
+        k = min(k, scores.shape[0])
+        top = np.argpartition(scores, scores.shape[0] - k)[-k:]
+        return scores[top], self.ids[top]
+
+
 class VectorIndex:
-    """Chunk vectors of every collection, in memory, searchable per collection."""
+    """Chunk vectors in memory: one contiguous matrix per collection.
+
+    A query reads only the matrices of its collections, so its cost follows their size,
+    not the whole server's. Blocks are replaced, never changed in place: a search keeps
+    reading the block it started with while a document is added or deleted.
+    """
 
     def __init__(self, dim: int):
         self.dim = dim
-        self._lock = threading.Lock()
-        self._ids = np.zeros(0, dtype=np.int64)
-        self._cols = np.zeros(0, dtype=np.int32)
-        self._matrix = np.zeros((0, dim), dtype=np.float32)
-        self._codes: dict[str, int] = {}
+        self._lock = threading.Lock()  # guards the dict of blocks (held for a swap)
+        self._writing = threading.Lock()  # one writer at a time builds the next block
+        self._blocks: dict[str, _Block] = {}
         self.loaded = False
-
-    def _code(self, collection: str) -> int:
-        return self._codes.setdefault(collection, len(self._codes))
 
     def load(self, rows: Iterable[tuple[int, str, bytes]]) -> None:
         """Replace the contents with (chunk id, collection id, float32 blob) rows."""
-        ids, cols, vecs = [], [], []
+        grouped: dict[str, tuple[list[int], list[np.ndarray]]] = {}
         for cid, col, blob in rows:
             vec = np.frombuffer(blob, dtype=np.float32)
             if vec.shape[0] != self.dim:
                 continue  # made by another embedder: needs re-indexing, never mixed in
+            ids, vecs = grouped.setdefault(col, ([], []))
             ids.append(cid)
-            cols.append(col)
             vecs.append(vec)
-        with self._lock:
-            self._codes = {}
-            self._ids = np.asarray(ids, dtype=np.int64)
-            self._cols = np.asarray([self._code(c) for c in cols], dtype=np.int32)
-            self._matrix = np.vstack(vecs) if vecs else np.zeros((0, self.dim), np.float32)
+        blocks = {
+            col: _Block.of(np.asarray(ids, dtype=np.int64), np.vstack(vecs))
+            for col, (ids, vecs) in grouped.items()
+        }
+        with self._writing, self._lock:
+            self._blocks = blocks
             self.loaded = True
 
     def add(self, ids: Sequence[int], collection: str, vectors: np.ndarray) -> None:
         """Add the vectors of new chunks of one collection."""
         if not len(ids):
             return
-        with self._lock:
-            code = self._code(collection)
-            self._ids = np.concatenate([self._ids, np.asarray(ids, dtype=np.int64)])
-            self._cols = np.concatenate([self._cols, np.full(len(ids), code, np.int32)])
-            self._matrix = np.vstack([self._matrix, vectors.astype(np.float32)])
-            if self._ids.size > len(ids) and self._ids[-len(ids) - 1] > min(ids):
-                order = np.argsort(self._ids, kind="stable")  # keep ids sorted for lookups
-                self._ids, self._cols, self._matrix = (
-                    self._ids[order],
-                    self._cols[order],
-                    self._matrix[order],
+        new_ids = np.asarray(ids, dtype=np.int64)
+        with self._writing:
+            old = self._blocks.get(collection)
+            if old is None:
+                block = _Block.of(new_ids, vectors)
+            else:
+                block = _Block.of(
+                    np.concatenate([old.ids, new_ids]),
+                    np.vstack([old.matrix, vectors.astype(np.float32)]),
                 )
+            with self._lock:
+                self._blocks[collection] = block
 
     def remove(self, ids: Iterable[int]) -> None:
         """Forget chunks (deleted documents or collections)."""
         gone = np.asarray(list(ids), dtype=np.int64)
         if gone.size == 0:
             return
-        with self._lock:
-            keep = ~np.isin(self._ids, gone)
-            self._ids, self._cols, self._matrix = (
-                self._ids[keep],
-                self._cols[keep],
-                self._matrix[keep],
-            )
+        with self._writing:
+            for col, block in list(self._blocks.items()):
+                keep = ~np.isin(block.ids, gone)
+                if keep.all():
+                    continue
+                smaller = _Block(block.ids[keep], block.matrix[keep])
+                with self._lock:
+                    if smaller.ids.size:
+                        self._blocks[col] = smaller
+                    else:
+                        del self._blocks[col]
 
     def vectors_of(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
         """The stored vectors of some chunks (those still indexed)."""
         with self._lock:
-            all_ids, matrix = self._ids, self._matrix
+            blocks = list(self._blocks.values())
         wanted = np.asarray(ids, dtype=np.int64)
-        pos = np.searchsorted(all_ids, wanted)  # ids stay sorted: rows only ever append
-        out = {}
-        for cid, p in zip(wanted.tolist(), pos.tolist(), strict=True):
-            if p < all_ids.shape[0] and all_ids[p] == cid:
-                out[cid] = matrix[p]
+        out: dict[int, np.ndarray] = {}
+        for block in blocks:
+            pos = np.searchsorted(block.ids, wanted)
+            for cid, p in zip(wanted.tolist(), pos.tolist(), strict=True):
+                if p < block.ids.shape[0] and block.ids[p] == cid:
+                    out[cid] = block.matrix[p]
         return out
 
     def __len__(self) -> int:
-        return int(self._ids.shape[0])
+        with self._lock:
+            return sum(int(b.ids.shape[0]) for b in self._blocks.values())
 
     def search(
         self, query: np.ndarray, collections: Sequence[str], k: int
     ) -> list[tuple[int, float]]:
         """(chunk id, cosine) of the k nearest chunks within the collections."""
         with self._lock:
-            ids, cols, matrix = self._ids, self._cols, self._matrix
-            codes = [self._codes[c] for c in collections if c in self._codes]
-        if not codes or ids.size == 0:
+            blocks = [self._blocks[c] for c in dict.fromkeys(collections) if c in self._blocks]
+        if not blocks or k < 1:
             return []
-        scores = matrix @ query.astype(np.float32)
-        if len(codes) < len(self._codes):
-            scores = np.where(np.isin(cols, codes), scores, -np.inf)
-        k = min(k, scores.shape[0])
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [(int(ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+        q = np.asarray(query, dtype=np.float32)
+        parts = [block.top(q, k) for block in blocks]
+        scores = np.concatenate([p[0] for p in parts])
+        ids = np.concatenate([p[1] for p in parts])
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(ids[i]), float(scores[i])) for i in order]
 
 
 @dataclass

@@ -27,8 +27,7 @@ MULTIPART_OVERHEAD = 64 * 1024  # part headers and boundaries around the file
 
 
 def upload_body_limit(settings: Settings) -> tuple[str, re.Pattern[str], int]:
-    """The upload route's body limit: one document of the knowledge limit, never less
-    than the server-wide limit (several small files may share a request)."""
+    """The upload route's body limit: one whole document, and never below the usual limit."""
     limit = max(settings.max_request_bytes, settings.knowledge.max_document_bytes)
     return "POST", UPLOAD_PATH, limit + MULTIPART_OVERHEAD
 

@@ -1,0 +1,77 @@
+"""The in-memory vector index against brute force: collections, additions, deletions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from causerie.knowledge.index import VectorIndex, reciprocal_rank_fusion
+
+DIM = 16
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _brute(store: dict[int, tuple[str, np.ndarray]], q: np.ndarray, cols: set[str], k: int):
+    scored = [(float(v @ q), cid) for cid, (col, v) in store.items() if col in cols]
+    return [cid for _, cid in sorted(scored, key=lambda t: (-t[0], t[1]))[:k]]
+
+
+def test_search_matches_brute_force_through_adds_and_removes() -> None:
+    rng = np.random.default_rng(3)
+    index = VectorIndex(DIM)
+    store: dict[int, tuple[str, np.ndarray]] = {}
+    rows = []
+    for cid in range(1, 301):
+        col = ("a", "b", "c")[cid % 3]
+        vec = _unit(rng, 1)[0]
+        store[cid] = (col, vec)
+        rows.append((cid, col, vec.tobytes()))
+    rows.append((999, "a", np.zeros(DIM + 1, np.float32).tobytes()))  # another embedder's
+    index.load(rows)
+    assert index.loaded and len(index) == 300
+
+    def check() -> None:
+        for _ in range(20):
+            q = _unit(rng, 1)[0]
+            for cols in ({"a"}, {"a", "c"}, {"a", "b", "c"}):
+                got = [cid for cid, _ in index.search(q, sorted(cols), 7)]
+                assert got == _brute(store, q, cols, 7)
+                cosines = [c for _, c in index.search(q, sorted(cols), 7)]
+                assert cosines == sorted(cosines, reverse=True)
+
+    check()
+    new = _unit(rng, 5)
+    index.add([400, 401, 402, 403, 404], "b", new)
+    index.add([50_000], "d", _unit(rng, 1))  # a new collection
+    store.update({400 + i: ("b", new[i]) for i in range(5)})
+    check()
+    index.remove([c for c, (col, _) in store.items() if col == "c"] + [400])
+    store = {c: v for c, v in store.items() if v[0] != "c" and c != 400}
+    check()
+    assert index.search(_unit(rng, 1)[0], ["c"], 5) == []  # emptied: gone
+    assert index.search(_unit(rng, 1)[0], ["nope"], 5) == []
+    found = index.vectors_of([401, 2, 3, 400, 50_000])
+    assert set(found) == {401, 3, 50_000}  # 2 was in "c", 400 removed
+    assert np.allclose(found[401], store[401][1])
+    assert len(index) == len(store) + 1
+
+
+def test_a_late_lower_id_keeps_ids_ordered_for_lookups() -> None:
+    rng = np.random.default_rng(5)
+    index = VectorIndex(DIM)
+    vecs = _unit(rng, 3)
+    index.add([10, 20], "a", vecs[:2])
+    index.add([5], "a", vecs[2:])
+    found = index.vectors_of([5, 10, 20])
+    assert np.allclose(found[5], vecs[2]) and np.allclose(found[20], vecs[1])
+
+
+def test_reciprocal_rank_fusion_keeps_both_ranks() -> None:
+    fused = reciprocal_rank_fusion([1, 2, 3], [(3, 0.9), (4, 0.8)])
+    by_id = {f.chunk_id: f for f in fused}
+    assert by_id[3].text_rank == 3 and by_id[3].vector_rank == 1 and by_id[3].cosine == 0.9
+    assert fused[0].chunk_id == 3  # found by both lists
+    assert by_id[4].text_rank is None and by_id[1].vector_rank is None
