@@ -1,8 +1,9 @@
-"""Search indexes: SQLite FTS5 for words, an in-memory matrix for vectors, fused by rank.
+"""Search indexes: SQLite FTS5 for words, in-memory matrices for vectors, fused by rank.
 
 Vectors live in the database as float32 BLOBs (SQLite stays the only store) and are
-loaded once into one numpy matrix; a query is one matrix-vector product. A PostgreSQL
-deployment would put the same two searches behind pgvector and tsvector.
+loaded once into one numpy matrix per collection; a query is one matrix-vector product
+per collection it searches. A PostgreSQL deployment would put the same two searches
+behind pgvector and tsvector.
 """
 
 from __future__ import annotations
