@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -295,6 +297,22 @@ def test_operations_need_an_admin_or_the_metrics_token(
     assert METRICS_TOKEN not in a.log.read_text()
     for open_path in ("/health", "/ready"):
         assert httpx.get(a.url + open_path).status_code == 200
+
+
+def test_causerie_models_reads_a_server_with_accounts_through_the_metrics_token(
+    two_servers: tuple[LiveServer, LiveServer], tmp_path: Path
+) -> None:
+    a, _ = two_servers
+    without = tmp_path / "no-token.toml"
+    without.write_text(a.config.read_text().replace(f'metrics_token = "{METRICS_TOKEN}"', ""))
+    for config, ok in ((a.config, True), (without, False)):
+        cmd = [sys.executable, "-m", "causerie", "models", "--config", str(config)]
+        cmd += ["--data-dir", str(a.data_dir), "--no-probe", "--server", a.url]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if ok:
+            assert done.returncode == 0 and SMOL in done.stdout, done.stderr
+        else:
+            assert done.returncode != 0 and "metrics_token" in done.stderr, done.stderr
 
 
 # -- the quota service on one database, as two processes see it ---------------------------
