@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -170,12 +171,13 @@ def _usage(server: LiveServer, key: str) -> dict:
     return rows[0] if rows else {"requests": 0}
 
 
-def _admin(server: LiveServer) -> httpx.Client:
+@contextmanager
+def _admin(server: LiveServer) -> Iterator[httpx.Client]:
     """A session client of the administrator on server."""
-    c = httpx.Client(base_url=server.url, timeout=60)
-    login = c.post("/api/auth/login", json={"name": ADMIN, "password": ADMIN_PASSWORD})
-    c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
-    return c
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        login = c.post("/api/auth/login", json={"name": ADMIN, "password": ADMIN_PASSWORD})
+        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        yield c
 
 
 def _user_key(server: LiveServer, name: str, **limits: int) -> dict:
