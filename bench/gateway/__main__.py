@@ -2,6 +2,10 @@
 Causerie, through a minimal FastAPI+httpx byte relay and through LiteLLM's proxy, in one run.
 
     .venv/bin/python -m bench.gateway [--seconds 10] [--concurrency 1,16,64] [--soak-seconds 60]
+        [--accounts]
+
+--accounts measures Causerie as a multi-user server: an admin account, requests sent with an
+API key, rate limits and token quotas set on both the user and the key (never reached).
 
 LiteLLM is looked for in a separate venv (--litellm, default ~/.cache/litellm-venv/bin/litellm);
 create it with `python3 -m venv ~/.cache/litellm-venv && ~/.cache/litellm-venv/bin/pip install
@@ -14,11 +18,13 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvloop
 
 from bench.gateway.fake_upstream import FakeUpstream, free_port
@@ -26,10 +32,11 @@ from bench.gateway.load import Run, run_load
 from bench.gateway.procs import Proc, cpu_seconds, python_module, rss_bytes
 
 MB = 1024 * 1024
+BENCH_PASSWORD = "bench-password"
 DEFAULT_LITELLM = Path.home() / ".cache" / "litellm-venv" / "bin" / "litellm"
 
 
-def causerie(upstream: str, work: Path, pace_ms: int) -> Proc:
+def causerie(upstream: str, work: Path, pace_ms: int, accounts: bool) -> Proc:
     """`causerie serve` with one remote model for the bench and one paced for the soak."""
     port = free_port()
     config = work / "causerie.toml"
@@ -49,9 +56,33 @@ base_url = "{upstream}/v1"
 upstream_model = "pace:{pace_ms}"
 """
     )
+    if accounts:
+        create_admin(config, work)
     cmd = python_module("causerie", "serve", "--config", str(config), "--port", str(port))
     cmd += ["--data-dir", str(work / "data")]
     return Proc("causerie", cmd, f"http://127.0.0.1:{port}", "/ready", log=work / "causerie.log")
+
+
+def bench_key(proc: Proc) -> str:
+    """An API key of a user with limits on user and key (generous: nothing is refused), so
+    that every request goes through key lookup, rate leases and token-quota checks."""
+    with httpx.Client(base_url=proc.url, timeout=30) as c:
+        login = c.post("/api/auth/login", json={"name": "bench", "password": BENCH_PASSWORD})
+        login.raise_for_status()
+        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        limits = {"requests_per_minute": 1_000_000, "tokens_per_day": 10**12}
+        me = c.get("/api/me").json()
+        c.patch(f"/api/admin/users/{me['id']}", json=limits).raise_for_status()
+        made = c.post("/api/keys", json={"name": "bench", **limits})
+        made.raise_for_status()
+        return made.json()["key"]
+
+
+def create_admin(config: Path, work: Path) -> None:
+    """`causerie users create --admin bench` before the server starts (accounts mode)."""
+    cmd = python_module("causerie", "users", "create", "--admin", "bench", "--password-stdin")
+    cmd += ["--config", str(config), "--data-dir", str(work / "data")]
+    subprocess.run(cmd, input=BENCH_PASSWORD + "\n", text=True, check=True, capture_output=True)
 
 
 def relay(upstream: str, work: Path) -> Proc:
@@ -91,7 +122,13 @@ def litellm(binary: Path, upstream: str, work: Path) -> Proc:
 
 
 async def measure(
-    name: str, url: str, model: str, proc: Proc | None, conc: int, args: argparse.Namespace
+    name: str,
+    url: str,
+    model: str,
+    proc: Proc | None,
+    conc: int,
+    args: argparse.Namespace,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One (gateway, concurrency) cell: throughput, latency, and the gateway's CPU and RSS."""
     marks: dict[bool, float] = {}
@@ -115,6 +152,7 @@ async def measure(
         args.tokens,
         window,
         min_requests=conc,  # slow gateways get a longer window, not an empty one
+        headers=headers,
     )
     out = {"gateway": name, "concurrency": conc, **run.summary()}
     if proc is not None and run.samples:
@@ -124,7 +162,9 @@ async def measure(
     return out
 
 
-async def soak(proc: Proc, args: argparse.Namespace) -> dict[str, Any]:
+async def soak(
+    proc: Proc, args: argparse.Namespace, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Many paced streams at once for a while: errors and memory over time."""
     url = proc.url
     rss: list[tuple[float, float]] = []
@@ -144,6 +184,7 @@ async def soak(proc: Proc, args: argparse.Namespace) -> dict[str, Any]:
         args.soak_seconds,
         args.warmup,
         args.soak_tokens,
+        headers=headers,
     )
     run, _ = await asyncio.gather(load, sample())
     settled = [m for t, m in rss if t >= args.warmup + 10] or [m for _, m in rss]
@@ -218,7 +259,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     upstream = FakeUpstream().start()
     procs: dict[str, Proc] = {}
     try:
-        procs["causerie"] = causerie(upstream.url, work, args.soak_pace_ms).start()
+        procs["causerie"] = causerie(upstream.url, work, args.soak_pace_ms, args.accounts).start()
+        auth: dict[str, str] = {}
+        if args.accounts:
+            auth["Authorization"] = f"Bearer {bench_key(procs['causerie'])}"
         procs["relay"] = relay(upstream.url, work).start()
         if args.litellm.exists():
             procs["litellm"] = litellm(args.litellm, upstream.url, work).start()
@@ -237,7 +281,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for r in range(args.rounds):
             for conc in args.concurrency:
                 for name, url, model, proc in targets:
-                    cell = await measure(name, url, model, proc, conc, args)
+                    headers = auth if name == "causerie" else None
+                    cell = await measure(name, url, model, proc, conc, args, headers)
                     print(
                         f"  round {r + 1} {name} c={conc}: {cell['rps']:.1f} req/s, "
                         f"{cell.get('cpu_ms_per_request', float('nan')):.2f} CPU ms/req, "
@@ -252,9 +297,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "rounds": {f"{n}@{c}": runs for (n, c), runs in rounds.items()},
             "tokens": args.tokens,
             "seconds": args.seconds,
+            "accounts": args.accounts,
         }
         if args.soak_seconds > 0:
-            result["soak"] = s = await soak(procs["causerie"], args)
+            result["soak"] = s = await soak(procs["causerie"], args, auth)
             print(
                 f"\nSoak: {s['streams']} concurrent streams x {s['seconds']} s through Causerie "
                 f"({s['tokens_per_stream']} tokens, one per {s['pace_ms']} ms): "
@@ -283,6 +329,12 @@ def main() -> None:
     parser.add_argument("--soak-streams", type=int, default=200)
     parser.add_argument("--soak-pace-ms", type=int, default=50)
     parser.add_argument("--soak-tokens", type=int, default=100)
+    parser.add_argument(
+        "--accounts",
+        action="store_true",
+        help="run Causerie with an admin account and send an API key whose user and key have "
+        "(generous) rate limits and token quotas, instead of single-user mode",
+    )
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
     result = uvloop.run(main_async(args))

@@ -86,6 +86,7 @@ async def run_load(
     on_window: Callable[[bool], None] | None = None,
     min_requests: int = 0,
     max_seconds: float = 90,
+    headers: dict[str, str] | None = None,
 ) -> Run:
     """`concurrency` clients streaming back to back; streams ending in the window count.
 
@@ -103,7 +104,7 @@ async def run_load(
     timeout = httpx.Timeout(120, connect=10)
     window: dict[str, float] = {}
 
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
 
         async def worker() -> None:
             while True:

@@ -27,12 +27,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(services.db.prepare)
         await anyio.to_thread.run_sync(services.knowledge.start)
+        services.quotas.start()
         services.catalog.start_loading()
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(services.knowledge.close)
-            await services.catalog.close()
+            await services.catalog.close()  # no more replies, so no more usage to record
+            await anyio.to_thread.run_sync(services.quotas.close)  # writes pending usage
             services.db.engine.dispose()
 
     # One dependency on every route: who is asking (key, session or the local user), CSRF

@@ -32,7 +32,7 @@ async def inventory(
     settings: Settings, *, probe: bool = True, server: str | None = None
 ) -> list[Row]:
     """Rows for every model (file state or a live probe) and alias (its chain)."""
-    running = await _server_health(server) if server else None
+    running = await _server_health(server, settings) if server else None
     public = [m.name for m in settings.models if m.public] + [a.name for a in settings.aliases]
     default = settings.default_model or (public[0] if public else None)
     rows = await asyncio.gather(*(_model_row(m, settings, probe, running) for m in settings.models))
@@ -83,10 +83,18 @@ async def _probe(model: ModelConfig, settings: Settings) -> tuple[str, str]:
         await provider.close()
 
 
-async def _server_health(server: str) -> dict[str, Any]:
+async def _server_health(server: str, settings: Settings) -> dict[str, Any]:
     url = server.rstrip("/") + "/health/targets"
-    async with httpx.AsyncClient(timeout=PROBE_SECONDS) as client:
+    # A server with accounts shows its targets to an admin or to its metrics token.
+    token = settings.metrics_token
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    async with httpx.AsyncClient(timeout=PROBE_SECONDS, headers=headers) as client:
         response = await client.get(url)
+        if response.status_code in (401, 403):
+            raise httpx.HTTPError(
+                f"{response.status_code}: set metrics_token in the config (as on the server) "
+                "to read a server that has accounts"
+            )
         response.raise_for_status()
         return response.json()["targets"]
 

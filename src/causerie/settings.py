@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     aliases: list[AliasConfig] = Field(default_factory=list)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     metrics: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that may read /metrics and /health/targets (for a "
+        "Prometheus scraper) once accounts exist; admins may always read them.",
+    )
     max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_messages: int = Field(2000, ge=1)
     log_level: str = "info"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -69,6 +70,31 @@ def _resolve(request: Request) -> Principal | None:
         "You didn't provide an API key. Send 'Authorization: Bearer <API key>' "
         "or log in at /api/auth/login."
     )
+
+
+def require_operator(request: Request) -> None:
+    """Dependency of /metrics and /health/targets: who may read how the server is doing.
+
+    Open in single-user mode (which only listens on loopback); once accounts exist, an
+    administrator (key or session) or the configured `metrics_token`, so that a Prometheus
+    scraper needs no user account.
+    """
+    svc = services(request)
+    token = svc.settings.metrics_token
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    if (
+        token is not None
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), token.get_secret_value().encode())
+    ):
+        return
+    if not svc.auth.accounts_exist():
+        return
+    found = _resolve(request)  # 401 without credentials
+    if found is None or not found.is_admin:
+        raise PermissionDenied(
+            "Metrics and target health need an administrator or the metrics token."
+        )
 
 
 def principal(request: Request) -> Principal:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from causerie.errors import InvalidRequest, ModelNotFound
 from causerie.knowledge.system import Knowledge
 from causerie.routers import services
-from causerie.routers.auth import owner
+from causerie.routers.auth import billed_to, owner
 from causerie.settings import Settings
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
@@ -243,6 +243,9 @@ def create_embeddings(body: CreateEmbeddingRequest, request: Request) -> dict:
         )
     vectors = knowledge.service.embed(texts, as_query=body.input_type == "query")
     tokens = sum(embedder.count_tokens(t) for t in texts)
+    user_id, key_id = billed_to(request)
+    # Counted like a chat's prompt: in usage, and against the tokens/day quota.
+    services(request).quotas.record(user_id, key_id, embedder.name, {"prompt_tokens": tokens})
     return {
         "object": "list",
         "data": [

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from causerie.errors import NotFound
 from causerie.metrics import CONTENT_TYPE
 from causerie.routers import services
+from causerie.routers.auth import require_operator
 
-router = APIRouter(tags=["operations"])
+# They tell model names, upstream URLs' health and traffic: not for anonymous callers.
+router = APIRouter(tags=["operations"], dependencies=[Depends(require_operator)])
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -1,10 +1,20 @@
-"""Accounts: users with argon2 passwords, API keys, web sessions; who is asking."""
+"""Accounts: users with argon2 passwords, API keys, web sessions; who is asking.
+
+API keys are checked on every /v1 call, so a key's principal (user, role and limits) is
+kept in memory for `AUTH_CACHE_SECONDS` after it was read from the database. Revoking a key,
+or changing or disabling its user, empties this process's cache at once; another process
+sharing the database sees the change within `AUTH_CACHE_SECONDS`. Whether any account exists
+(single-user mode or not) is cached the same way until the first account is seen, after
+which it stays true (accounts are disabled, never deleted).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +35,10 @@ MIN_PASSWORD = 8
 # A key's last_used_at is written at most this often: one write per request would
 # serialise every API call on the database's single writer.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# How long another process's revocation, disabling or limit change may take to apply here.
+AUTH_CACHE_SECONDS = 2.0
+# Beyond this many cached keys the cache starts over (bounds memory, not correctness).
+MAX_CACHED_KEYS = 10_000
 
 
 class PermissionDenied(CauserieError):
@@ -34,8 +48,19 @@ class PermissionDenied(CauserieError):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Requests per minute and tokens per day of a user or key (None: unlimited)."""
+
+    requests_per_minute: int | None = None
+    tokens_per_day: int | None = None
+
+
+UNLIMITED = Limits()
+
+
+@dataclass(frozen=True)
 class Principal:
-    """The user a request acts for, and how it proved it."""
+    """The user a request acts for, how it proved it, and the limits it is under."""
 
     user_id: str
     name: str
@@ -43,6 +68,8 @@ class Principal:
     via: str  # local | key | session
     key_id: str | None = None
     csrf_token: str | None = None  # the session's, for cookie-authenticated requests
+    user_limits: Limits = UNLIMITED
+    key_limits: Limits = UNLIMITED
 
     @property
     def is_admin(self) -> bool:
@@ -60,6 +87,10 @@ def sha256(text: str) -> str:
 def _aware(at: datetime) -> datetime:
     # SQLite hands datetimes back naive; they were written in UTC.
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _limits(row: User | ApiKey) -> Limits:
+    return Limits(row.requests_per_minute, row.tokens_per_day)
 
 
 def user_json(u: User) -> dict[str, Any]:
@@ -101,13 +132,31 @@ class AuthService:
         self._hasher = PasswordHasher()
         # Verified against when the user is unknown, so timing does not reveal who exists.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[float, Principal]] = {}  # key sha256 -> (expiry, principal)
+        self._generation = 0  # bumped by every change that empties the cache
+        self._accounts_exist = False
+        self._accounts_checked = float("-inf")
 
     # -- users ---------------------------------------------------------------------------
 
     def accounts_exist(self) -> bool:
         """True once any real user exists: from then on every API call needs credentials."""
+        if self._accounts_exist:
+            return True
+        now = time.monotonic()
+        if now - self._accounts_checked < AUTH_CACHE_SECONDS:
+            return False
         with self.db.session() as s:
-            return s.scalar(select(User.id).where(User.id != LOCAL_USER_ID).limit(1)) is not None
+            found = s.scalar(select(User.id).where(User.id != LOCAL_USER_ID).limit(1)) is not None
+        self._accounts_exist, self._accounts_checked = found, now
+        return found
+
+    def _forget(self) -> None:
+        """Drop cached principals: a key, a user's role, state or limits changed."""
+        with self._lock:
+            self._keys.clear()
+            self._generation += 1
 
     def create_user(
         self,
@@ -144,6 +193,7 @@ class AuthService:
             raise InvalidRequest(
                 "A user with this name or email already exists.", param="name"
             ) from None
+        self._accounts_exist = True
         return user_json(user)
 
     def list_users(self) -> list[dict[str, Any]]:
@@ -182,7 +232,9 @@ class AuthService:
             if user.disabled:
                 for session in s.scalars(select(WebSession).where(WebSession.user_id == user.id)):
                     s.delete(session)
-            return user_json(user)
+            result = user_json(user)
+        self._forget()  # after the commit, so that no reload can see the old row
+        return result
 
     @staticmethod
     def _user(s: Any, user_id: str) -> User:
@@ -236,7 +288,15 @@ class AuthService:
             user = s.get(User, session.user_id)
             if user is None or user.disabled:
                 raise AuthenticationError("This account is disabled.")
-            return Principal(user.id, user.name, user.role, "session", None, session.csrf_token)
+            return Principal(
+                user.id,
+                user.name,
+                user.role,
+                "session",
+                None,
+                session.csrf_token,
+                user_limits=_limits(user),
+            )
 
     # -- API keys ------------------------------------------------------------------------
 
@@ -276,12 +336,33 @@ class AuthService:
             if key is None or key.user_id != user_id:
                 raise NotFound(f"No API key with id '{key_id}'.")
             key.revoked_at = key.revoked_at or utcnow()
-            return key_json(key)
+            result = key_json(key)
+        self._forget()
+        return result
 
     def from_key(self, key: str) -> Principal:
         """The principal of a Bearer key, or 401 (the message never echoes the key)."""
+        if not key.startswith(KEY_PREFIX):
+            # Not one of ours (e.g. the dummy key of an SDK in single-user mode): no lookup.
+            raise AuthenticationError("Incorrect or revoked API key provided.")
+        digest = sha256(key)
+        with self._lock:
+            expiry, principal = self._keys.get(digest, (0.0, None))
+            generation = self._generation
+        if principal is not None and time.monotonic() < expiry:
+            return principal
+        principal = self._load_key(digest)
+        with self._lock:
+            # A revocation committed while we read must not be undone by a stale entry.
+            if generation == self._generation:
+                if len(self._keys) >= MAX_CACHED_KEYS:
+                    self._keys.clear()
+                self._keys[digest] = (time.monotonic() + AUTH_CACHE_SECONDS, principal)
+        return principal
+
+    def _load_key(self, digest: str) -> Principal:
         with self.db.session() as s:
-            row = s.scalar(select(ApiKey).where(ApiKey.key_hash == sha256(key)))
+            row = s.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
             if row is None or row.revoked_at is not None:
                 raise AuthenticationError("Incorrect or revoked API key provided.")
             user = s.get(User, row.user_id)
@@ -290,7 +371,15 @@ class AuthService:
             now = utcnow()
             if row.last_used_at is None or now - _aware(row.last_used_at) > LAST_USED_RESOLUTION:
                 row.last_used_at = now
-            return Principal(user.id, user.name, user.role, "key", row.id)
+            return Principal(
+                user.id,
+                user.name,
+                user.role,
+                "key",
+                row.id,
+                user_limits=_limits(user),
+                key_limits=_limits(row),
+            )
 
     def count_users(self) -> int:
         with self.db.session() as s:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from causerie.knowledge.grounding import Grounded, Grounder
 
 log = logging.getLogger(__name__)
-# Told (user id, key id or None, model, usage) after each finished generation.
+# Told (user id, key id or None, model, usage) after each finished generation, on the event
+# loop: it must not block (QuotaService.record only adds to an in-memory batch).
 UsageHook = Callable[[str, "str | None", str, dict[str, Any]], None]
 
 # Request fields handed to the engine unchanged when the client sets them.
@@ -167,7 +168,7 @@ class CompletionService:
                     if not prep.include_usage:
                         continue
                 yield chunk
-        await self._account(prep, outcome)
+        self._account(prep, outcome)
 
     async def complete(self, prep: Prepared) -> dict[str, Any]:
         """Run to the end and return a `chat.completion` object."""
@@ -205,14 +206,12 @@ class CompletionService:
             "usage": outcome.usage or _zero_usage(),
         }
 
-    async def _account(self, prep: Prepared, outcome: Outcome) -> None:
+    def _account(self, prep: Prepared, outcome: Outcome) -> None:
         if self.on_usage is None or prep.billed_to is None or outcome.usage is None:
             return
         user_id, key_id = prep.billed_to
         try:
-            await anyio.to_thread.run_sync(
-                self.on_usage, user_id, key_id, prep.model, outcome.usage
-            )
+            self.on_usage(user_id, key_id, prep.model, outcome.usage)
         except Exception:  # the reply was delivered; a lost usage row must not fail it
             log.exception("could not record usage of %s on %s", user_id, prep.model)
 
