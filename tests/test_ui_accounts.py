@@ -93,6 +93,28 @@ def test_sign_in_chat_and_sign_out(browser: Any, server: LiveServer) -> None:
         tab.close()
 
 
+def test_repeated_failed_sign_ins_say_when_to_try_again(browser: Any, server: LiveServer) -> None:
+    tab = Tab(browser, server)
+    try:
+        page = tab.page
+        page.goto(server.url)
+        page.wait_for_selector("#login")
+        statuses = []
+        for _ in range(6):  # the default allows 5 failures per account in 15 minutes
+            page.fill("#login-name", "mallory")
+            page.fill("#login-password", "guess guess")
+            with page.expect_response("**/api/auth/login") as answer:
+                page.click("#login button[type=submit]")
+            statuses.append(answer.value.status)
+        assert statuses == [401] * 5 + [429]
+        error = page.locator(".login-error")
+        expect(error).to_contain_text("Too many failed sign-ins")
+        expect(error).to_contain_text("Try again in 15 minutes")
+        assert page.locator("#login").is_visible()
+    finally:
+        tab.close()
+
+
 def test_the_api_refuses_without_a_session(server: LiveServer) -> None:
     r = httpx.get(f"{server.url}/api/conversations")
     assert r.status_code == 401

@@ -46,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         dependencies=[Depends(auth.authenticate)],
     )
     app.state.services = services
-    install_error_handlers(app)
+    install_error_handlers(app, identify=auth.identify)
     app.add_middleware(
         limit_body_size,
         max_bytes=settings.max_request_bytes,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import anyio
@@ -24,19 +25,38 @@ log = logging.getLogger(__name__)
 def error_response(exc: CauserieError) -> JSONResponse:
     """The OpenAI error body with the exception's status."""
     retry_after = exc.retry_after if isinstance(exc, Busy | Unavailable) else None
-    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after else None
+    # Rounded up: a client that waits exactly this long must not be refused again.
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after else None
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Render every error as OpenAI's error body; never a stack trace."""
+def install_error_handlers(
+    app: FastAPI, identify: Callable[[Request], object] | None = None
+) -> None:
+    """Render every error as OpenAI's error body; never a stack trace.
+
+    `identify` authenticates a request (raising 401/403); it is run for requests whose
+    body could not be read, which fail before the routes' dependencies authenticate them.
+    """
+
+    async def stranger(request: Request) -> JSONResponse | None:
+        """The 401 (or 403) of a request refused before it was authenticated, if any."""
+        if identify is None or hasattr(request.state, "principal"):
+            return None  # authentication ran (and passed) before this error
+        try:
+            await anyio.to_thread.run_sync(identify, request)  # it reads the database
+        except CauserieError as exc:
+            return error_response(exc)
+        return None
 
     @app.exception_handler(CauserieError)
     async def _causerie(_: Request, exc: CauserieError) -> JSONResponse:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if refused := await stranger(request):
+            return refused
         first = exc.errors()[0] if exc.errors() else {}
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         where = ".".join(loc) or None
@@ -48,7 +68,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(InvalidRequest(message, param=where))
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        # 400 and 413 here come from reading the body (bad form data, too large).
+        if exc.status_code in (400, 413) and (refused := await stranger(request)):
+            return refused
         if exc.status_code == 413:  # raised by limit_body_size while the body is read
             return error_response(PayloadTooLarge(str(exc.detail)))
         err = CauserieError(str(exc.detail))

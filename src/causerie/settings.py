@@ -141,6 +141,15 @@ class Settings(BaseSettings):
     max_messages: int = Field(2000, ge=1)
     log_level: str = "info"
     session_hours: int = Field(24 * 14, ge=1, description="Lifetime of a web login.")
+    login_failures_per_account: int = Field(
+        5, ge=1, description="Failed sign-ins for one account within login_window before 429."
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, description="Failed sign-ins from one client address within login_window."
+    )
+    login_window_seconds: float = Field(
+        900, gt=0, description="How long a failed sign-in counts (and a lockout lasts at most)."
+    )
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
 
     @model_validator(mode="after")

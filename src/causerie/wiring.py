@@ -11,6 +11,7 @@ from causerie.providers.routing import Routing
 from causerie.services.auth import AuthService
 from causerie.services.completions import CompletionService
 from causerie.services.conversations import ConversationService
+from causerie.services.logins import LoginThrottle
 from causerie.services.models import ModelCatalog
 from causerie.services.quotas import QuotaService
 from causerie.settings import Settings
@@ -30,6 +31,7 @@ class Services:
     knowledge: Knowledge
     auth: AuthService
     quotas: QuotaService
+    logins: LoginThrottle
 
 
 def build_services(settings: Settings) -> Services:
@@ -58,4 +60,10 @@ def build_services(settings: Settings) -> Services:
         knowledge=knowledge,
         auth=AuthService(db, settings.session_hours),
         quotas=quotas,
+        logins=LoginThrottle(
+            db,
+            settings.login_failures_per_account,
+            settings.login_failures_per_address,
+            settings.login_window_seconds,
+        ),
     )

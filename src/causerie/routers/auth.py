@@ -29,14 +29,18 @@ METERED = re.compile(
 
 def authenticate(request: Request) -> None:
     """The one dependency of every route: resolve the principal, check CSRF and quotas."""
-    path = request.url.path
-    if not path.startswith(("/v1/", "/api/")):
-        return  # /health, /ready, /metrics, the docs: open
-    svc = services(request)
+    principal = identify(request)
+    if principal is not None and request.method == "POST" and METERED.match(request.url.path):
+        services(request).quotas.admit(principal)
+
+
+def identify(request: Request) -> Principal | None:
+    """Who is asking (401/403 for strangers on /v1 and /api); kept on request.state."""
+    if not request.url.path.startswith(("/v1/", "/api/")):
+        return None  # /health, /ready, /metrics, the docs: open
     principal = _resolve(request)
     request.state.principal = principal
-    if principal is not None and request.method == "POST" and METERED.match(path):
-        svc.quotas.admit(principal)
+    return principal
 
 
 def _resolve(request: Request) -> Principal | None:
@@ -149,9 +153,17 @@ def auth_state(request: Request) -> dict:
 
 @router.post("/auth/login")
 def login(body: Login, request: Request, response: Response) -> dict:
-    """Check a password; set the HttpOnly session cookie and the CSRF cookie."""
-    auth = services(request).auth
-    token, csrf, user = auth.login(body.name, body.password)
+    """Check a password; set the HttpOnly session cookie and the CSRF cookie.
+
+    Too many failures for the account or from the address: 429 with Retry-After.
+    """
+    svc = services(request)
+    auth = svc.auth
+    # Behind a reverse proxy on this host, uvicorn puts X-Forwarded-For's client here.
+    address = request.client.host if request.client else "unknown"
+    token, csrf, user = svc.logins.guard(
+        body.name, address, lambda: auth.login(body.name, body.password)
+    )
     secure = request.url.scheme == "https"
     max_age = int(auth.session_lifetime.total_seconds())
     response.set_cookie(

@@ -1,10 +1,10 @@
-"""Tables of accounts: API keys, web sessions, usage and rate-limit windows."""
+"""Tables of accounts: API keys, web sessions, usage, rate-limit windows, failed logins."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from causerie.store.models import Base, new_id, utcnow
@@ -63,3 +63,14 @@ class RateWindow(Base):
     subject: Mapped[str] = mapped_column(String(64), primary_key=True)
     minute: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LoginFailure(Base):
+    """A failed sign-in, once for its account and once for its address (hashed subjects)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_subject_at", "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)  # seconds since the epoch
