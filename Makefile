@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: setup serve test lint format bench bench-ui web-vendor clean
+.PHONY: setup serve test lint format bench bench-ui sdk-tests web-vendor clean
 
 setup: $(STAMP)
 
@@ -52,6 +52,11 @@ bench: setup
 # The web UI's rendering benchmark in headless Chromium (bench/README.md, "Web UI").
 bench-ui: setup $(CHROMIUM)
 	$(PY) -m bench.ui $(BENCH_ARGS)
+
+# The official openai SDK's own tests (chat completions, models, embeddings) against a live
+# Causerie; what fails and why: docs/compatibility.md.
+sdk-tests: setup
+	$(PY) tools/sdk-tests/run.py $(SDK_ARGS)
 
 # Re-vendor the web UI's libraries from npm (versions pinned in tools/web-vendor/); the
 # copied files are committed, so serving and testing never need npm.

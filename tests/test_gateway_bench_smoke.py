@@ -12,8 +12,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-# --accounts: Causerie with an admin account, every request sent with a metered API key.
-@pytest.mark.parametrize("mode", [[], ["--accounts"]], ids=["single-user", "accounts"])
+# --accounts: Causerie with an admin account, every request sent with a metered API key;
+# --soak-users: the soak's clients each with their own key, spread over several users.
+ACCOUNTS = ["--accounts", "--soak-users", "3"]
+
+
+@pytest.mark.parametrize("mode", [[], ACCOUNTS], ids=["single-user", "accounts"])
 def test_gateway_bench_measures_every_path(tmp_path: Path, mode: list[str]) -> None:
     out = tmp_path / "gateway.json"
     cmd = [sys.executable, "-m", "bench.gateway", "--seconds", "1", "--warmup", "0.5", *mode]
@@ -33,3 +37,8 @@ def test_gateway_bench_measures_every_path(tmp_path: Path, mode: list[str]) -> N
     assert cells["causerie"]["cpu_ms_per_request"] > 0 and cells["causerie"]["rss_mb"] > 0
     soak = figures["soak"]
     assert soak["requests"] > 0 and soak["errors"] == 0
+    if mode:  # 3 users, a key per stream, and no way in without one
+        assert soak["users"] == 3 and soak["api_keys"] == 4
+        assert soak["status_without_key"] == 401
+    else:
+        assert soak["users"] == 0 and soak["status_without_key"] == 200

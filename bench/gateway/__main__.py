@@ -2,10 +2,11 @@
 Causerie, through a minimal FastAPI+httpx byte relay and through LiteLLM's proxy, in one run.
 
     .venv/bin/python -m bench.gateway [--seconds 10] [--concurrency 1,16,64] [--soak-seconds 60]
-        [--accounts]
+        [--accounts] [--soak-users 10]
 
 --accounts measures Causerie as a multi-user server: an admin account, requests sent with an
 API key, rate limits and token quotas set on both the user and the key (never reached).
+With --soak-users N, the soak runs with accounts: N users, and each client its own API key.
 
 LiteLLM is looked for in a separate venv (--litellm, default ~/.cache/litellm-venv/bin/litellm);
 create it with `python3 -m venv ~/.cache/litellm-venv && ~/.cache/litellm-venv/bin/pip install
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 import uvloop
 
+from bench.gateway.accounts import create_keys
 from bench.gateway.fake_upstream import FakeUpstream, free_port
 from bench.gateway.load import Run, run_load
 from bench.gateway.procs import Proc, cpu_seconds, python_module, rss_bytes
@@ -163,10 +165,16 @@ async def measure(
 
 
 async def soak(
-    proc: Proc, args: argparse.Namespace, headers: dict[str, str] | None = None
+    proc: Proc, work: Path, args: argparse.Namespace, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Many paced streams at once for a while: errors and memory over time."""
     url = proc.url
+    keys: list[str] = []
+    if args.soak_users:
+        keys = await asyncio.to_thread(
+            create_keys, url, work / "causerie.toml", work / "data", args.soak_users,
+            args.soak_streams,
+        )  # fmt: skip
     rss: list[tuple[float, float]] = []
     start = time.monotonic()
 
@@ -185,11 +193,18 @@ async def soak(
         args.warmup,
         args.soak_tokens,
         headers=headers,
+        keys=keys,
     )
     run, _ = await asyncio.gather(load, sample())
+    # Proof that the keys were needed: with accounts, a call without one is refused.
+    async with httpx.AsyncClient(timeout=30) as anonymous:
+        refused = await anonymous.post(f"{url}/v1/chat/completions", json=body)
     settled = [m for t, m in rss if t >= args.warmup + 10] or [m for _, m in rss]
     return {
         "streams": args.soak_streams,
+        "users": args.soak_users,  # 0: single-user mode, no credentials
+        "api_keys": len(keys),
+        "status_without_key": refused.status_code,
         "seconds": args.soak_seconds,
         "pace_ms": args.soak_pace_ms,
         "tokens_per_stream": args.soak_tokens,
@@ -300,9 +315,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "accounts": args.accounts,
         }
         if args.soak_seconds > 0:
-            result["soak"] = s = await soak(procs["causerie"], args, auth)
+            result["soak"] = s = await soak(procs["causerie"], work, args, auth)
+            who = (
+                f", {s['users']} users with an API key per stream"
+                if s["users"]
+                else (", one API key" if args.accounts else " (single-user mode)")
+            )
             print(
-                f"\nSoak: {s['streams']} concurrent streams x {s['seconds']} s through Causerie "
+                f"\nSoak: {s['streams']} concurrent streams x {s['seconds']} s through Causerie"
+                f"{who} "
                 f"({s['tokens_per_stream']} tokens, one per {s['pace_ms']} ms): "
                 f"{s['requests']} streams completed, {s['errors']} errors; RSS "
                 f"{s['rss_mb_after_10s']:.1f} MB after 10 s -> {s['rss_mb_end']:.1f} MB at the end "
@@ -334,6 +355,9 @@ def main() -> None:
         action="store_true",
         help="run Causerie with an admin account and send an API key whose user and key have "
         "(generous) rate limits and token quotas, instead of single-user mode",
+    )
+    parser.add_argument(
+        "--soak-users", type=int, default=0, help="soak with accounts: N users, a key per stream"
     )
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()

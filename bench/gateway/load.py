@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,14 +53,18 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def one_stream(
-    client: httpx.AsyncClient, url: str, body: dict[str, Any], last: bytes
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any],
+    last: bytes,
+    headers: dict[str, str] | None = None,
 ) -> Sample:
     """One streamed request; raises unless every token and [DONE] arrived."""
     start = time.perf_counter()
     ttft = None
     saw_last = False
     tail = b""
-    async with client.stream("POST", url, json=body) as response:
+    async with client.stream("POST", url, json=body, headers=headers) as response:
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {(await response.aread())[:200]!r}")
         async for raw in response.aiter_raw():
@@ -87,13 +91,15 @@ async def run_load(
     min_requests: int = 0,
     max_seconds: float = 90,
     headers: dict[str, str] | None = None,
+    keys: Sequence[str] = (),
 ) -> Run:
     """`concurrency` clients streaming back to back; streams ending in the window count.
 
     The window opens after `warmup` and lasts `seconds`, longer if fewer than
     `min_requests` streams ended by then (slow gateways), up to `max_seconds`.
     `on_window(start)` is called as it opens and closes, so that the caller can read the
-    gateway's CPU time over exactly that window.
+    gateway's CPU time over exactly that window. With `keys`, client i sends
+    keys[i % len(keys)] as its Bearer API key.
     """
     run = Run()
     last = f'" t{tokens}"'.encode()
@@ -106,17 +112,18 @@ async def run_load(
 
     async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=headers) as client:
 
-        async def worker() -> None:
+        async def worker(i: int) -> None:
+            headers = {"Authorization": f"Bearer {keys[i % len(keys)]}"} if keys else None
             while True:
                 try:
-                    sample = await one_stream(client, url, body, last)
+                    sample = await one_stream(client, url, body, last, headers)
                 except (httpx.HTTPError, RuntimeError) as exc:  # warm-up errors count too
                     run.errors.append(f"{type(exc).__name__}: {exc}"[:200])
                     continue
                 if "start" in window:
                     run.samples.append(sample)
 
-        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+        workers = [asyncio.create_task(worker(i)) for i in range(concurrency)]
         try:
             await asyncio.sleep(warmup)
             window["start"] = time.perf_counter()

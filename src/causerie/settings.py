@@ -98,6 +98,10 @@ class KnowledgeConfig(BaseModel):
     # One thread: beside a model generating on the same cores, more threads spin-wait and
     # were slower in measurements, both for queries and for ingestion.
     embed_threads: int | None = Field(1, ge=1, description="Embedding threads.")
+    # Clients often hard-code OpenAI's embedding model names.
+    embedding_aliases: list[str] = Field(
+        default_factory=list, description="More names /v1/embeddings answers to."
+    )
     max_document_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Largest file or URL.")
     fetch_timeout: float = Field(
         20.0, gt=0, description="Seconds to fetch a URL, redirects included."

@@ -231,7 +231,7 @@ def create_embeddings(body: CreateEmbeddingRequest, request: Request) -> dict:
             param="model",
             code="model_not_supported",
         )
-    if body.model != embedder.name:
+    if body.model != embedder.name and body.model not in knowledge.config.embedding_aliases:
         raise ModelNotFound(
             f"The embedding model '{body.model}' does not exist; use '{embedder.name}'.",
             param="model",
@@ -252,7 +252,7 @@ def create_embeddings(body: CreateEmbeddingRequest, request: Request) -> dict:
             {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
             for i, v in enumerate(vectors)
         ],
-        "model": embedder.name,
+        "model": body.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
 
