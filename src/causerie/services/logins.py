@@ -52,8 +52,8 @@ class LoginThrottle:
         place = sha256("address:" + address)
         now = time.time()
         with self.db.session() as s:
-            self._refuse_if_locked(s, account, self.per_account, now, "this account")
-            self._refuse_if_locked(s, place, self.per_address, now, "this address")
+            self._refuse_if_locked(s, account, self.per_account, now, "for this account")
+            self._refuse_if_locked(s, place, self.per_address, now, "from this address")
         try:
             result = attempt()
         except AuthenticationError:
@@ -76,7 +76,7 @@ class LoginThrottle:
         pivot = s.scalar(newest_first.offset(limit - 1).limit(1))
         wait = max(1.0, (pivot or now) + self.window - now)
         raise LoginLocked(
-            f"Too many failed sign-ins from {what}. Try again in {_duration(wait)}.",
+            f"Too many failed sign-ins {what}. Try again in {_duration(wait)}.",
             retry_after=wait,
         )
 
