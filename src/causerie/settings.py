@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     session_hours: int = Field(24 * 14, ge=1, description="Lifetime of a web login.")
     login_failures_per_account: int = Field(
-        5, ge=1, description="Failed sign-ins for one account within login_window before 429."
+        5, ge=1, description="Failed sign-ins for one account within the window before 429."
     )
     login_failures_per_address: int = Field(
         20, ge=1, description="Failed sign-ins from one client address within login_window."
