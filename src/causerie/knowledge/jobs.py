@@ -148,6 +148,9 @@ class IngestionJobs:
 
         A refused address fails here (400) and again, re-resolved, when the job fetches.
         """
+        with self.db.session() as s:
+            # Someone else's collection is "not found" before anything is said of the URL.
+            owned_collection(s, owner, collection_id)
         parsed = self.fetcher.check(url).url
         name = unquote(PurePosixPath(parsed.path).name) or parsed.host
         job = self._create(owner, collection_id, name, url)
