@@ -39,6 +39,7 @@ def _server(spec: EngineSpec) -> Any:
     params.use_jinja = True
     params.cache_prompt = True
     params.verbosity = -1
+    params.fit_params = False
     return xllamacpp.Server(params)
 
 

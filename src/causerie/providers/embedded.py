@@ -81,6 +81,10 @@ class EmbeddedProvider:
         params.use_jinja = True
         params.cache_prompt = True
         params.verbosity = -1
+        # llama.cpp's "fit" probes device memory to shrink unset parameters for GPUs; with
+        # n_ctx set and the model on the CPU it changes nothing here and costs ~1.5 s of
+        # start-up on 2 cores (bench/README.md, "Inference").
+        params.fit_params = False
         if self.config.chat_template:
             params.chat_template = self.config.chat_template
         return xllamacpp.Server(params)
