@@ -1,5 +1,5 @@
-"""Knowledge in the web UI, in Debian's Chromium: upload with progress, cancel, attach a
-collection to a chat, ask, open the cited passage."""
+"""Knowledge in the web UI, in Debian's Chromium: upload with progress, cancel, add by URL,
+attach a collection to a chat, ask, open the cited passage."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.browser import chromium
-from tests.knowledge_support import encrypt_pdf, make_pdf
+from tests.knowledge_support import encrypt_pdf, make_pdf, web_site
 from tests.support import LiveServer, smol_model, write_config
 
 LIGHTHOUSE = [
@@ -25,7 +25,10 @@ LIGHTHOUSE = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     base: Path = tmp_path_factory.mktemp("kui")
-    live = LiveServer(write_config(base / "causerie.toml", [smol_model()]), base / "data")
+    # Private addresses allowed: the page added by URL is served on 127.0.0.1.
+    extra = "[knowledge]\nallow_private_urls = true\n"
+    config = write_config(base / "causerie.toml", [smol_model()], extra=extra)
+    live = LiveServer(config, base / "data")
     live.start()
     try:
         yield live
@@ -122,3 +125,34 @@ def test_upload_attach_ask_and_open_the_cited_passage(
     page.wait_for_selector("article.msg.assistant .sources-panel")
     assert page.locator("article.msg.assistant .markdown .cite").count() >= 1
     assert "brittany" in page.inner_text("#knowledge-chip")
+
+
+def test_add_a_web_page_by_url_and_see_a_refused_address_explained(page: Any) -> None:
+    html = (
+        b"<html><head><title>Tides</title></head><body><h1>Tides of Sein</h1>"
+        + (b"<p>The tide at the island of Sein rises by seven metres at spring tides.</p>")
+        + b"</body></html>"
+    )
+    with web_site({"/tides.html": (200, {"Content-Type": "text/html"}, html)}) as (url, seen):
+        page.click("#open-knowledge")
+        page.fill(".new-collection input", "web")
+        page.click(".new-collection button[type=submit]")
+        section = page.locator(".collection[data-name='web']")
+        section.wait_for()
+
+        section.locator(".add-url input").fill(f"{url}/tides.html")
+        section.locator(".add-url button[type=submit]").click()
+        section.locator(".job.succeeded", has_text="tides.html").wait_for(timeout=120_000)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll(\".collection[data-name='web'] .docs li\")]"
+            ".some(li => li.textContent.includes('tides'))"
+        )
+        assert [r["path"] for r in seen] == ["/tides.html"]
+
+        # The cloud metadata address stays refused even with private addresses allowed.
+        section.locator(".add-url input").fill("http://169.254.169.254/latest/meta-data/")
+        section.locator(".add-url button[type=submit]").click()
+        failed = section.locator(".job.failed", has_text="169.254.169.254")
+        failed.wait_for(timeout=60_000)
+        assert "169.254.169.254" in failed.locator(".job-status").inner_text()
+        page.locator("#knowledge .dialog-actions .btn.primary").click()

@@ -10,6 +10,7 @@ const STRINGS = {
   en: {
     documents: 'Documents', collections: 'Collections', newCollection: 'New collection name',
     create: 'Create', upload: 'Add files', useHere: 'Answer from it in this chat',
+    addUrl: 'Add from URL', urlPlaceholder: 'https://… (web page or file)',
     cancel: 'Cancel', close: 'Close', remove: 'Delete', sources: 'Sources', page: 'page',
     unsupported: 'Not supported by the sources', queued: 'waiting', running: 'indexing',
     succeeded: 'done', failed: 'failed', cancelled: 'cancelled', duplicate: 'already there',
@@ -19,6 +20,7 @@ const STRINGS = {
   fr: {
     documents: 'Documents', collections: 'Collections', newCollection: 'Nom de la collection',
     create: 'Créer', upload: 'Ajouter des fichiers', useHere: 'Répondre à partir d’elle ici',
+    addUrl: 'Ajouter une URL', urlPlaceholder: 'https://… (page web ou fichier)',
     cancel: 'Annuler', close: 'Fermer', remove: 'Supprimer', sources: 'Sources', page: 'page',
     unsupported: 'Non étayé par les sources', queued: 'en attente', running: 'indexation',
     succeeded: 'terminé', failed: 'échec', cancelled: 'annulé', duplicate: 'déjà présent',
@@ -211,6 +213,10 @@ export class Knowledge {
           h('input', { type: 'file', multiple: true, class: 'file', hidden: true,
             accept: '.pdf,.docx,.html,.htm,.md,.markdown,.txt',
             onchange: (e) => this.upload(col.id, e.target) })),
+        h('form', { class: 'add-url', onsubmit: (e) => this.addUrl(e, col.id) },
+          h('input', { type: 'url', name: 'url', required: true, maxlength: '2000',
+            placeholder: tk('urlPlaceholder'), 'aria-label': tk('addUrl') }),
+          h('button', { type: 'submit', class: 'btn small', text: tk('addUrl') })),
         h('ul', { class: 'jobs' }),
         h('ul', { class: 'docs' }, docs.map((d) => h('li', {},
           h('span', { text: d.name }),
@@ -261,22 +267,36 @@ export class Knowledge {
   async upload(collectionId, input) {
     const files = [...input.files];
     input.value = '';
-    const list = this.dialog.querySelector(`.collection[data-id="${collectionId}"] .jobs`);
     for (const file of files) {
-      const row = h('li', { class: 'job' },
-        h('span', { class: 'job-name', text: file.name }),
-        h('progress', { max: '1', value: '0' }),
-        h('span', { class: 'job-status', text: tk('queued') }));
-      list?.append(row);
       const form = new FormData();
       form.append('file', file, file.name);
-      try {
-        const job = (await json('POST', `${K}/collections/${collectionId}/documents`, form)).data[0];
-        this.follow(job, row);
-      } catch (err) {
-        row.querySelector('.job-status').textContent = `${tk('failed')}: ${err.message}`;
-        row.classList.add('failed');
-      }
+      await this.submit(collectionId, file.name, async () =>
+        (await json('POST', `${K}/collections/${collectionId}/documents`, form)).data[0]);
+    }
+  }
+
+  async addUrl(event, collectionId) {
+    event.preventDefault();
+    const input = event.target.elements.url;
+    const url = input.value.trim();
+    input.value = '';
+    await this.submit(collectionId, url, () =>
+      json('POST', `${K}/collections/${collectionId}/urls`, { url }));
+  }
+
+  /** A job row under the collection, then its progress; a refused request fails readably. */
+  async submit(collectionId, name, start) {
+    const list = this.dialog.querySelector(`.collection[data-id="${collectionId}"] .jobs`);
+    const row = h('li', { class: 'job' },
+      h('span', { class: 'job-name', text: name }),
+      h('progress', { max: '1', value: '0' }),
+      h('span', { class: 'job-status', text: tk('queued') }));
+    list?.append(row);
+    try {
+      this.follow(await start(), row);
+    } catch (err) {
+      row.querySelector('.job-status').textContent = `${tk('failed')}: ${err.message}`;
+      row.classList.add('failed');
     }
   }
 
