@@ -72,14 +72,20 @@ def write_config(path: Path, models: list[ModelConfig], extra: str = "") -> Path
 class LiveServer:
     """`causerie serve` in a child process on a free port, as a user would run it."""
 
-    def __init__(self, config: Path, data_dir: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: Path,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+    ):
         self.config = config
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "server.log"
+        self.log = log or data_dir / "server.log"
 
     def start(self, timeout: float = 120) -> LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +124,12 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to clean up."""

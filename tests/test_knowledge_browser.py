@@ -28,12 +28,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     # Private addresses allowed: the page added by URL is served on 127.0.0.1.
     extra = "[knowledge]\nallow_private_urls = true\n"
     config = write_config(base / "causerie.toml", [smol_model()], extra=extra)
-    live = LiveServer(config, base / "data")
-    live.start()
-    try:
+    with LiveServer(config, base / "data") as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")

@@ -42,22 +42,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     base: Path = tmp_path_factory.mktemp("kchat")
     aliases = '[knowledge]\nembedding_aliases = ["text-embedding-3-small"]'
     config = write_config(base / "causerie.toml", [smol_model()], aliases)
-    live = LiveServer(config, base / "data")
-    live.start()
-    try:
-        with httpx.Client(base_url=live.url, timeout=120) as http:
-            col = http.post(f"{K}/collections", json={"name": "brittany"}).json()["id"]
-            files = [("lights.pdf", make_pdf(LIGHTHOUSE)), ("tea.md", TEA)]
-            for name, data in files:
-                job = http.post(
-                    f"{K}/collections/{col}/documents", files={"file": (name, data)}
-                ).json()["data"][0]
-                while job["status"] in ("queued", "running"):
-                    job = http.get(f"{K}/jobs/{job['id']}").json()
-                assert job["status"] == "succeeded", job
+    with (
+        LiveServer(config, base / "data") as live,
+        httpx.Client(base_url=live.url, timeout=120) as http,
+    ):
+        col = http.post(f"{K}/collections", json={"name": "brittany"}).json()["id"]
+        files = [("lights.pdf", make_pdf(LIGHTHOUSE)), ("tea.md", TEA)]
+        for name, data in files:
+            job = http.post(
+                f"{K}/collections/{col}/documents", files={"file": (name, data)}
+            ).json()["data"][0]
+            while job["status"] in ("queued", "running"):
+                job = http.get(f"{K}/jobs/{job['id']}").json()
+            assert job["status"] == "succeeded", job
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")

@@ -161,12 +161,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server without chat models (none is needed here) and an 8 MiB document limit."""
     base: Path = tmp_path_factory.mktemp("klimits")
     extra = f"models = []\n[knowledge]\nmax_document_bytes = {DOC_LIMIT}\n"
-    live = LiveServer(write_config(base / "causerie.toml", [], extra=extra), base / "data")
-    live.start()
-    try:
+    with LiveServer(write_config(base / "causerie.toml", [], extra=extra), base / "data") as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture(scope="module")

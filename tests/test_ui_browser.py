@@ -47,11 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, upstream: ScriptedUpstream)
         ]
     )
     (base / "causerie.toml").write_text(toml)
-    live = LiveServer(base / "causerie.toml", base / "data")
-    try:
-        yield live.start()
-    finally:
-        live.stop()
+    with LiveServer(base / "causerie.toml", base / "data") as live:
+        yield live
 
 
 @pytest.fixture(scope="module")

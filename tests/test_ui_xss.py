@@ -84,11 +84,8 @@ def upstream(canary: Canary) -> Iterator[ScriptedUpstream]:
 def server(tmp_path_factory: pytest.TempPathFactory, upstream: ScriptedUpstream) -> Iterator[Any]:
     base = tmp_path_factory.mktemp("ui-xss")
     (base / "causerie.toml").write_text(remote_model_toml("hostile", upstream, "xss"))
-    live = LiveServer(base / "causerie.toml", base / "data")
-    try:
-        yield live.start()
-    finally:
-        live.stop()
+    with LiveServer(base / "causerie.toml", base / "data") as live:
+        yield live
 
 
 @pytest.fixture(scope="module")
