@@ -16,11 +16,6 @@ from causerie.services.conversations import Event
 router = APIRouter(prefix="/api", tags=["conversations"])
 
 
-def _owner(request: Request) -> str:
-    # Every query filters on it: another user's object is simply not found (404).
-    return owner(request)
-
-
 class ConversationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field("", max_length=500)
@@ -62,7 +57,7 @@ class BranchSwitch(BaseModel):
 
 @router.post("/conversations", status_code=201)
 def create_conversation(body: ConversationCreate, request: Request) -> dict:
-    return services(request).conversations.create(_owner(request), **body.model_dump())
+    return services(request).conversations.create(owner(request), **body.model_dump())
 
 
 @router.get("/conversations")
@@ -73,30 +68,30 @@ def list_conversations(
     q: str | None = Query(None, max_length=200, description="Match in title or messages."),
 ) -> dict:
     svc = services(request).conversations
-    return svc.list(_owner(request), limit=limit, cursor=cursor, q=q)
+    return svc.list(owner(request), limit=limit, cursor=cursor, q=q)
 
 
 @router.get("/conversations/{conv_id}")
 def get_conversation(conv_id: str, request: Request) -> dict:
-    return services(request).conversations.get(_owner(request), conv_id)
+    return services(request).conversations.get(owner(request), conv_id)
 
 
 @router.patch("/conversations/{conv_id}")
 def update_conversation(conv_id: str, body: ConversationUpdate, request: Request) -> dict:
     changes = body.model_dump(exclude_unset=True)
-    return services(request).conversations.update(_owner(request), conv_id, changes)
+    return services(request).conversations.update(owner(request), conv_id, changes)
 
 
 @router.delete("/conversations/{conv_id}", status_code=204)
 def delete_conversation(conv_id: str, request: Request) -> Response:
-    services(request).conversations.delete(_owner(request), conv_id)
+    services(request).conversations.delete(owner(request), conv_id)
     return Response(status_code=204)
 
 
 @router.put("/conversations/{conv_id}/branch")
 def switch_branch(conv_id: str, body: BranchSwitch, request: Request) -> dict:
     svc = services(request).conversations
-    return svc.switch_branch(_owner(request), conv_id, body.message_id)
+    return svc.switch_branch(owner(request), conv_id, body.message_id)
 
 
 @router.post("/conversations/{conv_id}/messages")
@@ -104,7 +99,7 @@ def post_message(conv_id: str, body: MessageCreate, request: Request) -> Streami
     """Add a user message and stream the assistant's reply as server-sent events."""
     svc = services(request).conversations
     turn = svc.start_turn(
-        _owner(request),
+        owner(request),
         conv_id,
         body.content,
         parent_id=body.parent_id,
@@ -124,7 +119,7 @@ def regenerate(
     """Answer the same user message again, as a new sibling branch."""
     svc = services(request).conversations
     turn = svc.start_turn(
-        _owner(request),
+        owner(request),
         conv_id,
         None,
         parent_id=None,
