@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -42,13 +44,20 @@ def refusal(settings: Settings) -> str | None:
     )
 
 
-def _auth(config: Path | None, data_dir: Path | None) -> tuple[AuthService, Database]:
+@contextmanager
+def _auth(config: Path | None, data_dir: Path | None) -> Iterator[AuthService]:
+    """The accounts of the configured database; its errors become the CLI's messages."""
     from causerie.cli import _settings  # the CLI's error reporting for bad configuration
 
     settings = _settings(config, data_dir=data_dir)
     db = Database(make_engine(settings.db_url))
-    db.prepare()
-    return AuthService(db, settings.session_hours), db
+    try:
+        db.prepare()
+        yield AuthService(db, settings.session_hours)
+    except CauserieError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.engine.dispose()
 
 
 def _common(f):  # type: ignore[no-untyped-def]
@@ -82,13 +91,8 @@ def create(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    auth, db = _auth(config, data_dir)
-    try:
+    with _auth(config, data_dir) as auth:
         user = auth.create_user(name, password, role="admin" if admin else "user", email=email)
-    except CauserieError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.engine.dispose()
     click.echo(f"created {user['role']} {user['name']} ({user['id']})")
 
 
@@ -96,11 +100,8 @@ def create(
 @_common
 def list_users(config: Path | None, data_dir: Path | None) -> None:
     """One line per user: name, role, state, email."""
-    auth, db = _auth(config, data_dir)
-    try:
+    with _auth(config, data_dir) as auth:
         rows = auth.list_users()
-    finally:
-        db.engine.dispose()
     if not rows:
         click.echo("no users (single-user mode on 127.0.0.1)", err=True)
     for u in rows:
@@ -109,14 +110,9 @@ def list_users(config: Path | None, data_dir: Path | None) -> None:
 
 
 def _set_disabled(name: str, disabled: bool, config: Path | None, data_dir: Path | None) -> None:
-    auth, db = _auth(config, data_dir)
-    try:
+    with _auth(config, data_dir) as auth:
         user = auth.find_user(name)
         auth.update_user(user["id"], {"disabled": disabled})
-    except CauserieError as exc:
-        raise click.ClickException(exc.message) from None
-    finally:
-        db.engine.dispose()
     click.echo(f"{'disabled' if disabled else 'enabled'} {name}")
 
 
