@@ -89,6 +89,18 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}.", param="role")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidRequest(
+            f"The password needs at least {MIN_PASSWORD} characters.", param="password"
+        )
+
+
 def _limits(row: User | ApiKey) -> Limits:
     return Limits(row.requests_per_minute, row.tokens_per_day)
 
@@ -172,12 +184,8 @@ class AuthService:
         name = name.strip()
         if not name or len(name) > 200 or name == LOCAL_USER_ID:
             raise InvalidRequest("Invalid user name.", param="name")
-        if role not in ROLES:
-            raise InvalidRequest(f"role must be one of {', '.join(ROLES)}.", param="role")
-        if len(password) < MIN_PASSWORD:
-            raise InvalidRequest(
-                f"The password needs at least {MIN_PASSWORD} characters.", param="password"
-            )
+        _check_role(role)
+        _check_password(password)
         user = User(
             name=name,
             email=email.strip().lower() if email else None,
@@ -223,11 +231,9 @@ class AuthService:
             for field in ("role", "disabled", "requests_per_minute", "tokens_per_day", "email"):
                 if field in changes:
                     setattr(user, field, changes[field])
-            if user.role not in ROLES:
-                raise InvalidRequest(f"role must be one of {', '.join(ROLES)}.", param="role")
+            _check_role(user.role)
             if changes.get("password") is not None:
-                if len(changes["password"]) < MIN_PASSWORD:
-                    raise InvalidRequest("The password is too short.", param="password")
+                _check_password(changes["password"])
                 user.password_hash = self._hasher.hash(changes["password"])
             if user.disabled:
                 for session in s.scalars(select(WebSession).where(WebSession.user_id == user.id)):
