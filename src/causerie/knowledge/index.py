@@ -8,7 +8,6 @@ behind pgvector and tsvector.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from causerie.knowledge.textmatch import STOPWORDS, fold
+from causerie.knowledge.textmatch import content_words, stem
 
 # Fusion, chosen on Debian's FAQ (bench/README.md, "Knowledge"; a smooth optimum, not a
 # peak): k = 10 instead of Cormack et al.'s 60, which was set for fusing runs 1000 deep,
@@ -27,9 +26,6 @@ from causerie.knowledge.textmatch import STOPWORDS, fold
 # within 0.02 nDCG@10 of this one.
 RRF_K = 10
 TEXT_WEIGHT = 0.5
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
 
 # Ranking reads every posting of every query term: on a large index, a word found in
 # most chunks costs much and weighs little in BM25. Terms are taken rarest first until
@@ -43,14 +39,8 @@ def query_terms(query: str) -> list[tuple[str, bool]]:
     unicode61 has no stemmer; matching long words by their first letters catches
     plurals and conjugations in both French and English ("paquets" -> "paque*").
     """
-    terms: list[tuple[str, bool]] = []
-    for word in _WORD.findall(fold(query)):
-        if word in STOPWORDS or len(word) < 2:
-            continue
-        term = (word[: max(5, len(word) - 2)], True) if len(word) >= 7 else (word, False)
-        if term not in terms:
-            terms.append(term)
-    return terms
+    cut = ((stem(w), w) for w in content_words(query))
+    return list(dict.fromkeys((t, t != w) for t, w in cut))  # a cut word is a prefix
 
 
 def fts_query(terms: Sequence[tuple[str, bool]]) -> str | None:

@@ -26,14 +26,19 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def content_words(text: str) -> list[str]:
+    """The accent-folded words of text, without function words and single letters."""
+    return [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS and len(w) >= 2]
+
+
+def stem(word: str) -> str:
+    """A crude stem (no language-specific stemmer): long words lose their last letters."""
+    return word[: max(5, len(word) - 2)] if len(word) >= 7 else word
+
+
 def stems(text: str) -> set[str]:
-    """Content words, accent-folded and cut to a crude stem (no language-specific stemmer)."""
-    out = set()
-    for word in _WORD.findall(fold(text)):
-        if word in STOPWORDS or len(word) < 2:
-            continue
-        out.add(word[: max(5, len(word) - 2)] if len(word) >= 7 else word)
-    return out
+    """Content words, accent-folded and cut to a crude stem."""
+    return {stem(w) for w in content_words(text)}
 
 
 def coverage(needle: set[str], haystack: set[str]) -> float:
