@@ -1,4 +1,8 @@
-"""Knowledge API: collections, documents, ingestion jobs, search; and /v1/embeddings."""
+"""Knowledge API: collections, documents, ingestion jobs, search; and /v1/embeddings.
+
+Every call passes owner(request) and every query filters on it: another user's object is
+simply not found (404).
+"""
 
 from __future__ import annotations
 
@@ -30,11 +34,6 @@ def upload_body_limit(settings: Settings) -> tuple[str, re.Pattern[str], int]:
     """The upload route's body limit: one whole document, and never below the usual limit."""
     limit = max(settings.max_request_bytes, settings.knowledge.max_document_bytes)
     return "POST", UPLOAD_PATH, limit + MULTIPART_OVERHEAD
-
-
-def _owner(request: Request) -> str:
-    # Every query filters on it: another user's object is simply not found (404).
-    return owner(request)
 
 
 def _k(request: Request) -> Knowledge:
@@ -88,28 +87,28 @@ class CreateEmbeddingRequest(BaseModel):
 
 @router.post("/collections", status_code=201)
 def create_collection(body: CollectionCreate, request: Request) -> dict:
-    return _k(request).service.create_collection(_owner(request), body.name, body.description)
+    return _k(request).service.create_collection(owner(request), body.name, body.description)
 
 
 @router.get("/collections")
 def list_collections(request: Request) -> dict:
-    return _k(request).service.list_collections(_owner(request))
+    return _k(request).service.list_collections(owner(request))
 
 
 @router.get("/collections/{collection_id}")
 def get_collection(collection_id: str, request: Request) -> dict:
-    return _k(request).service.get_collection(_owner(request), collection_id)
+    return _k(request).service.get_collection(owner(request), collection_id)
 
 
 @router.patch("/collections/{collection_id}")
 def update_collection(collection_id: str, body: CollectionUpdate, request: Request) -> dict:
     changes = body.model_dump(exclude_unset=True)
-    return _k(request).service.update_collection(_owner(request), collection_id, changes)
+    return _k(request).service.update_collection(owner(request), collection_id, changes)
 
 
 @router.delete("/collections/{collection_id}", status_code=204)
 def delete_collection(collection_id: str, request: Request) -> Response:
-    _k(request).service.delete_collection(_owner(request), collection_id)
+    _k(request).service.delete_collection(owner(request), collection_id)
     return Response(status_code=204)
 
 
@@ -128,7 +127,7 @@ async def upload_documents(
         out.append(
             await anyio.to_thread.run_sync(
                 jobs.submit_upload,
-                _owner(request),
+                owner(request),
                 collection_id,
                 upload.filename or "document",
                 upload.content_type,
@@ -141,32 +140,32 @@ async def upload_documents(
 @router.post("/collections/{collection_id}/urls", status_code=202)
 def ingest_url(collection_id: str, body: UrlIngest, request: Request) -> dict:
     """Queue the ingestion of a document fetched from a URL."""
-    return _k(request).jobs.submit_url(_owner(request), collection_id, body.url)
+    return _k(request).jobs.submit_url(owner(request), collection_id, body.url)
 
 
 @router.get("/collections/{collection_id}/documents")
 def list_documents(collection_id: str, request: Request) -> dict:
-    return _k(request).service.list_documents(_owner(request), collection_id)
+    return _k(request).service.list_documents(owner(request), collection_id)
 
 
 @router.get("/collections/{collection_id}/jobs")
 def list_jobs(collection_id: str, request: Request) -> dict:
-    return _k(request).jobs.list(_owner(request), collection_id)
+    return _k(request).jobs.list(owner(request), collection_id)
 
 
 @router.get("/jobs/{job_id}")
 def get_job(job_id: str, request: Request) -> dict:
-    return _k(request).jobs.get(_owner(request), job_id)
+    return _k(request).jobs.get(owner(request), job_id)
 
 
 @router.post("/jobs/{job_id}/cancel")
 def cancel_job(job_id: str, request: Request) -> dict:
-    return _k(request).jobs.cancel(_owner(request), job_id)
+    return _k(request).jobs.cancel(owner(request), job_id)
 
 
 @router.get("/documents/{document_id}")
 def get_document(document_id: str, request: Request, text: bool = False) -> dict:
-    return _k(request).service.get_document(_owner(request), document_id, with_text=text)
+    return _k(request).service.get_document(owner(request), document_id, with_text=text)
 
 
 @router.get("/documents/{document_id}/passage")
@@ -174,12 +173,12 @@ def get_passage(
     document_id: str, request: Request, start: int = Query(ge=0), end: int = Query(ge=0)
 ) -> dict:
     """The exact passage a citation points at, with context before and after."""
-    return _k(request).service.passage(_owner(request), document_id, start, end)
+    return _k(request).service.passage(owner(request), document_id, start, end)
 
 
 @router.delete("/documents/{document_id}", status_code=204)
 def delete_document(document_id: str, request: Request) -> Response:
-    _k(request).service.delete_document(_owner(request), document_id)
+    _k(request).service.delete_document(owner(request), document_id)
     return Response(status_code=204)
 
 
@@ -187,7 +186,7 @@ def delete_document(document_id: str, request: Request) -> Response:
 def search(body: SearchRequest, request: Request) -> dict:
     """Hybrid (or full-text only, or vector only) search over collections."""
     hits = _k(request).service.search(
-        _owner(request), body.query, body.collections, k=body.k, mode=body.mode
+        owner(request), body.query, body.collections, k=body.k, mode=body.mode
     )
     return {"object": "list", "data": [h.json() for h in hits]}
 
@@ -197,7 +196,7 @@ def search(body: SearchRequest, request: Request) -> dict:
 
 @conversation_router.get("/{conv_id}/collections")
 def conversation_collections(conv_id: str, request: Request) -> dict:
-    data = _k(request).service.conversation_collections(_owner(request), conv_id)
+    data = _k(request).service.conversation_collections(owner(request), conv_id)
     return {"object": "list", "data": data}
 
 
@@ -205,7 +204,7 @@ def conversation_collections(conv_id: str, request: Request) -> dict:
 def attach_collections(conv_id: str, body: CollectionsAttach, request: Request) -> dict:
     """Answer this conversation from exactly these collections (ids or names)."""
     svc = _k(request).service
-    data = svc.set_conversation_collections(_owner(request), conv_id, body.collections)
+    data = svc.set_conversation_collections(owner(request), conv_id, body.collections)
     return {"object": "list", "data": data}
 
 
@@ -213,8 +212,8 @@ def attach_collections(conv_id: str, body: CollectionsAttach, request: Request) 
 def conversation_grounding(conv_id: str, request: Request) -> dict:
     """Sources and checked citations of the conversation's grounded replies, by message id."""
     k = _k(request)
-    k.service.conversation_collections(_owner(request), conv_id)  # 404 unless owned
-    return {"data": k.grounder.conversation_grounding(_owner(request), conv_id)}
+    k.service.conversation_collections(owner(request), conv_id)  # 404 unless owned
+    return {"data": k.grounder.conversation_grounding(owner(request), conv_id)}
 
 
 # -- OpenAI embeddings -----------------------------------------------------------------
