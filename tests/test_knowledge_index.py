@@ -8,7 +8,13 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from causerie.knowledge.embeddings import make_embedder
-from causerie.knowledge.index import VectorIndex, fts_search, reciprocal_rank_fusion
+from causerie.knowledge.index import (
+    VectorIndex,
+    fts_query,
+    fts_search,
+    query_terms,
+    reciprocal_rank_fusion,
+)
 from causerie.knowledge.service import KnowledgeService
 from causerie.knowledge.tables import ChunkRow, Document
 from causerie.store.db import Database, make_engine
@@ -75,6 +81,13 @@ def test_a_late_lower_id_keeps_ids_ordered_for_lookups() -> None:
     index.add([5], "a", vecs[2:])
     found = index.vectors_of([5, 10, 20])
     assert np.allclose(found[5], vecs[2]) and np.allclose(found[20], vecs[1])
+
+
+def test_query_terms_fold_accents_skip_function_words_and_cut_long_words() -> None:
+    terms = query_terms("Comment installer les paquets? Élève, élève, éléphant a")
+    assert terms == [("install", True), ("paque", True), ("eleve", False), ("elepha", True)]
+    assert fts_query(terms) == '"install"* OR "paque"* OR "eleve" OR "elepha"*'
+    assert fts_query(query_terms("Où est-il ?")) is None
 
 
 def test_reciprocal_rank_fusion_keeps_both_ranks() -> None:
