@@ -29,9 +29,11 @@ export function csrfHeaders(method) {
   return match ? { 'X-CSRF-Token': decodeURIComponent(match[1]) } : {};
 }
 
-async function call(method, url, body) {
+/** A JSON request (or a FormData upload); the parsed answer, or an ApiError. */
+export async function call(method, url, body) {
   const init = { method, headers: { Accept: 'application/json', ...csrfHeaders(method) } };
-  if (body !== undefined) {
+  if (body instanceof FormData) init.body = body;
+  else if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
   }

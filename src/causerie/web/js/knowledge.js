@@ -1,7 +1,7 @@
 // Knowledge in the UI: collections with uploads and their progress, collections attached
 // to a chat, clickable [n] citations, a sources panel, and the cited passage in context.
 
-import { csrfHeaders } from './api.js';
+import { call } from './api.js';
 import { h, icon, toast } from './dom.js';
 import { language } from './i18n.js';
 
@@ -30,19 +30,6 @@ const STRINGS = {
 };
 const tk = (key) => (STRINGS[language()] || STRINGS.en)[key] || STRINGS.en[key];
 
-async function json(method, url, body) {
-  const init = { method, headers: { Accept: 'application/json', ...csrfHeaders(method) } };
-  if (body instanceof FormData) init.body = body;
-  else if (body !== undefined) {
-    init.headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(url, init);
-  const data = response.status === 204 ? null : await response.json().catch(() => null);
-  if (!response.ok) throw new Error(data?.error?.message || `HTTP ${response.status}`);
-  return data;
-}
-
 const K = '/api/knowledge';
 const conversationUrl = (id) => `/api/conversations/${encodeURIComponent(id)}`;
 
@@ -69,8 +56,8 @@ export class Knowledge {
     if (!conv?.id) return conv;
     try {
       const [attached, grounding] = await Promise.all([
-        json('GET', `${conversationUrl(conv.id)}/collections`),
-        json('GET', `${conversationUrl(conv.id)}/grounding`),
+        call('GET', `${conversationUrl(conv.id)}/collections`),
+        call('GET', `${conversationUrl(conv.id)}/grounding`),
       ]);
       for (const msg of conv.messages || []) {
         if (grounding.data[msg.id]) msg.grounding = grounding.data[msg.id];
@@ -150,7 +137,7 @@ export class Knowledge {
     let passage;
     try {
       const params = new URLSearchParams({ start: source.start, end: source.end });
-      passage = await json('GET', `${K}/documents/${source.document_id}/passage?${params}`);
+      passage = await call('GET', `${K}/documents/${source.document_id}/passage?${params}`);
     } catch (err) {
       toast(err.message, { kind: 'error' });
       return;
@@ -193,14 +180,14 @@ export class Knowledge {
     if (!box) return;
     let cols;
     try {
-      cols = (await json('GET', `${K}/collections`)).data;
+      cols = (await call('GET', `${K}/collections`)).data;
     } catch (err) {
       toast(err.message, { kind: 'error' });
       return;
     }
     const attached = new Set(this.attached.map((c) => c.id));
     const items = await Promise.all(cols.map(async (col) => {
-      const docs = (await json('GET', `${K}/collections/${col.id}/documents`)).data;
+      const docs = (await call('GET', `${K}/collections/${col.id}/documents`)).data;
       return h('section', { class: 'collection', dataset: { id: col.id, name: col.name } },
         h('header', {},
           h('strong', { text: col.name }),
@@ -230,7 +217,7 @@ export class Knowledge {
     event.preventDefault();
     const input = event.target.elements.name;
     try {
-      await json('POST', `${K}/collections`, { name: input.value.trim() });
+      await call('POST', `${K}/collections`, { name: input.value.trim() });
       input.value = '';
       await this.refresh();
     } catch (err) {
@@ -240,7 +227,7 @@ export class Knowledge {
 
   async removeDocument(id) {
     try {
-      await json('DELETE', `${K}/documents/${id}`);
+      await call('DELETE', `${K}/documents/${id}`);
     } catch (err) {
       toast(err.message, { kind: 'error' });
     }
@@ -254,10 +241,10 @@ export class Knowledge {
     try {
       let id = this.app.currentId();
       if (!id) {
-        id = (await json('POST', '/api/conversations', {})).id;
+        id = (await call('POST', '/api/conversations', {})).id;
         location.hash = `#/c/${id}`;
       }
-      const res = await json('PUT', `${conversationUrl(id)}/collections`, { collections: ids });
+      const res = await call('PUT', `${conversationUrl(id)}/collections`, { collections: ids });
       this.showAttached(res.data);
     } catch (err) {
       toast(err.message, { kind: 'error' });
@@ -271,7 +258,7 @@ export class Knowledge {
       const form = new FormData();
       form.append('file', file, file.name);
       await this.submit(collectionId, file.name, async () =>
-        (await json('POST', `${K}/collections/${collectionId}/documents`, form)).data[0]);
+        (await call('POST', `${K}/collections/${collectionId}/documents`, form)).data[0]);
     }
   }
 
@@ -281,7 +268,7 @@ export class Knowledge {
     const url = input.value.trim();
     input.value = '';
     await this.submit(collectionId, url, () =>
-      json('POST', `${K}/collections/${collectionId}/urls`, { url }));
+      call('POST', `${K}/collections/${collectionId}/urls`, { url }));
   }
 
   /** A job row under the collection, then its progress; a refused request fails readably. */
@@ -305,11 +292,11 @@ export class Knowledge {
     const bar = row.querySelector('progress');
     const status = row.querySelector('.job-status');
     const cancel = h('button', { type: 'button', class: 'btn small cancel-job', text: tk('cancel'),
-      onclick: () => json('POST', `${K}/jobs/${job.id}/cancel`).catch(() => {}) });
+      onclick: () => call('POST', `${K}/jobs/${job.id}/cancel`).catch(() => {}) });
     row.append(cancel);
     while (job.status === 'queued' || job.status === 'running') {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      job = await json('GET', `${K}/jobs/${job.id}`);
+      job = await call('GET', `${K}/jobs/${job.id}`);
       const { done, total } = job.progress;
       bar.max = String(Math.max(total, 1));
       bar.value = String(done);
@@ -328,7 +315,7 @@ export class Knowledge {
   async refreshDocs() {
     // Keep the job rows (their outcome stays readable) and refresh only document lists.
     for (const section of this.dialog.querySelectorAll('.collection')) {
-      const docs = (await json('GET', `${K}/collections/${section.dataset.id}/documents`)).data;
+      const docs = (await call('GET', `${K}/collections/${section.dataset.id}/documents`)).data;
       section.querySelector('.hint').textContent = ` ${docs.length} ${tk('docs')}`;
       section.querySelector('.docs').replaceChildren(...docs.map((d) => h('li', {},
         h('span', { text: d.name }),
