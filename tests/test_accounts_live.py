@@ -36,12 +36,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
                  "--config", str(config), "--data-dir", str(data)],
                 input=password + "\n", text=True, check=True, capture_output=True,
             )  # fmt: skip
-        first, second = LiveServer(config, data), LiveServer(config, data)
-        try:
-            yield first.start(), second.start()
-        finally:
-            first.stop()
-            second.stop()
+        with LiveServer(config, data) as first, LiveServer(config, data) as second:
+            yield first, second
 
 
 def _login(server: LiveServer, name: str, password: str, address: str) -> httpx.Response:

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -119,29 +119,18 @@ def two_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Live
     data = base / "data"
     settings = smol_settings(data)
     create_user(settings, ADMIN, ADMIN_PASSWORD, role="admin")
-    servers = [LiveServer(config, data), LiveServer(config, data)]
-    try:
-        for server in servers:
-            server.start()
-        yield tuple(servers)
-    finally:
-        for server in servers:
-            server.stop()
+    with LiveServer(config, data) as a, LiveServer(config, data) as b:
+        yield a, b
 
 
 def test_processes_sharing_a_database_share_the_limits(
     two_servers: tuple[LiveServer, LiveServer],
 ) -> None:
     a, b = two_servers
-    login = httpx.post(f"{a.url}/api/auth/login", json={"name": ADMIN, "password": ADMIN_PASSWORD})
-    csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
-    made = httpx.post(
-        f"{a.url}/api/keys",
-        json={"name": "shared", "requests_per_minute": 3},
-        cookies=login.cookies,
-        headers=csrf,
-    )
-    key = made.json()["key"]
+    with _admin(a) as admin:
+        key = admin.post("/api/keys", json={"name": "shared", "requests_per_minute": 3}).json()[
+            "key"
+        ]
     auth = {"Authorization": f"Bearer {key}"}
     _fresh_minute()
     statuses = []
@@ -172,12 +161,17 @@ def _usage(server: LiveServer, key: str) -> dict:
 
 
 @contextmanager
-def _admin(server: LiveServer) -> Iterator[httpx.Client]:
-    """A session client of the administrator on server."""
+def _session(server: LiveServer, name: str, password: str) -> Iterator[httpx.Client]:
+    """A client signed in as name on server (session cookie and CSRF header)."""
     with httpx.Client(base_url=server.url, timeout=60) as c:
-        login = c.post("/api/auth/login", json={"name": ADMIN, "password": ADMIN_PASSWORD})
+        login = c.post("/api/auth/login", json={"name": name, "password": password})
         c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
         yield c
+
+
+def _admin(server: LiveServer) -> AbstractContextManager[httpx.Client]:
+    """A session client of the administrator on server."""
+    return _session(server, ADMIN, ADMIN_PASSWORD)
 
 
 def _user_key(server: LiveServer, name: str, **limits: int) -> dict:
@@ -185,9 +179,7 @@ def _user_key(server: LiveServer, name: str, **limits: int) -> dict:
     with _admin(server) as admin:
         made = admin.post("/api/admin/users", json={"name": name, "password": f"{name}-pw-123"})
         assert made.status_code == 201, made.text
-    with httpx.Client(base_url=server.url, timeout=60) as c:
-        login = c.post("/api/auth/login", json={"name": name, "password": f"{name}-pw-123"})
-        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+    with _session(server, name, f"{name}-pw-123") as c:
         key = c.post("/api/keys", json={"name": "test", **limits})
         assert key.status_code == 201, key.text
         return key.json()
@@ -237,9 +229,7 @@ def test_a_key_revoked_in_one_process_stops_working_in_the_other(
     key = _user_key(a, "revoker")
     auth = {"Authorization": f"Bearer {key['key']}"}
     assert httpx.get(f"{b.url}/v1/models", headers=auth).status_code == 200  # b knows it now
-    with httpx.Client(base_url=a.url, timeout=60) as c:
-        login = c.post("/api/auth/login", json={"name": "revoker", "password": "revoker-pw-123"})
-        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+    with _session(a, "revoker", "revoker-pw-123") as c:
         assert c.delete(f"/api/keys/{key['id']}").json()["revoked_at"] is not None
     # At once in the process that revoked it; within the cache's lifetime in the other.
     assert httpx.get(f"{a.url}/v1/models", headers=auth).status_code == 401
