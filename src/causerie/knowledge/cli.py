@@ -70,8 +70,8 @@ def _ingest_one(knowledge, collection_id: str, path: Path | str) -> bool:  # typ
             job = jobs.submit_url(LOCAL_USER_ID, collection_id, path)
         else:
             media_type = mimetypes.guess_type(path.name)[0]
-            data = path.read_bytes()
-            job = jobs.submit_file(LOCAL_USER_ID, collection_id, path.name, media_type, data)
+            with path.open("rb") as f:
+                job = jobs.submit_upload(LOCAL_USER_ID, collection_id, path.name, media_type, f)
     except (OSError, CauserieError) as exc:
         click.echo(f"{path}: {getattr(exc, 'message', exc)}", err=True)
         return False

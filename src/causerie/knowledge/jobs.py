@@ -92,18 +92,6 @@ class IngestionJobs:
 
     # -- submitting ------------------------------------------------------------------
 
-    def submit_file(
-        self, owner: str, collection_id: str, filename: str, media_type: str | None, data: bytes
-    ) -> dict:
-        """Queue a file's ingestion; returns the job."""
-        name = base_name(filename)
-        if len(data) > self.max_bytes:
-            raise PayloadTooLarge(
-                f"'{name}' is {len(data)} bytes; the limit is {self.max_bytes} bytes."
-            )
-        job = self._create(owner, collection_id, name, name)
-        return self._enqueue(job, lambda: (data, media_type))
-
     def submit_upload(
         self,
         owner: str,
@@ -112,7 +100,7 @@ class IngestionJobs:
         media_type: str | None,
         stream: BinaryIO,
     ) -> dict:
-        """Queue an uploaded file's ingestion; it waits on disk, not in memory, for its turn."""
+        """Queue the ingestion of a file read from stream; it waits on disk, not in memory."""
         name = base_name(filename)
         path = self._spool(stream, name)
         try:
