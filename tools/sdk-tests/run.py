@@ -19,8 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -31,7 +29,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests.support
+from tests.support import LiveServer
 
 # The chat completions, models and embeddings parts of the SDK's suite.
 FILES = (
@@ -167,43 +166,6 @@ def causerie_config(path: Path, chat: set[str], embedding: set[str]) -> Path:
     return path
 
 
-class Server:
-    """`causerie serve` in a child process on a free port."""
-
-    def __init__(self, config: Path, data: Path, log: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "causerie", "serve", "--config", str(config)]
-        cmd += ["--data-dir", str(data), "--port", str(self.port)]
-        self.log = log
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"causerie exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"causerie not ready: {self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def run_pytest(root: Path, base_url: str, junit: Path) -> int:
     """The SDK's tests, as its maintainers run them, minus parallel workers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PYTHONPATH"))}
@@ -290,10 +252,10 @@ def main() -> int:
     ensure_test_deps(version)
     chat, embedding = model_names(root)
     tmp = Path(tempfile.mkdtemp(prefix="causerie-sdk-tests-"))
-    server = Server(causerie_config(tmp / "causerie.toml", chat, embedding), tmp / "data",
-                    tmp / "causerie.log")  # fmt: skip
+    config = causerie_config(tmp / "causerie.toml", chat, embedding)
+    server = LiveServer(config, tmp / "data", log=tmp / "causerie.log")
     try:
-        server.wait_ready()
+        server.start(timeout=300)
         print(f"openai {version} tests against Causerie at {server.url}/v1", flush=True)
         started = time.monotonic()
         run_pytest(root, f"{server.url}/v1", tmp / "junit.xml")
