@@ -51,33 +51,36 @@ class ModelCatalog:
 
     def get(self, name: str) -> Provider:
         """The chat provider for a public model name."""
-        found = self.find(name)
-        if found is None and name in self.embedding_models:
+        found = self._chat_or_embedding(name)
+        if found is None:
             raise InvalidRequest(
                 f"'{name}' is an embedding model: use it with /v1/embeddings, "
                 "not for chat completions.",
                 param="model",
                 code="model_not_supported",
             )
-        if found is None:
+        return found
+
+    def kind(self, name: str) -> str:
+        """'chat' or 'embedding' (raises ModelNotFound for an unknown name)."""
+        return "chat" if self._chat_or_embedding(name) is not None else "embedding"
+
+    def owned_by(self, name: str) -> str:
+        """Who a public model belongs to, for /v1/models (embedding models: causerie)."""
+        return getattr(self._chat_or_embedding(name), "owned_by", "causerie")
+
+    def _chat_or_embedding(self, name: str) -> Provider | None:
+        """The chat provider of a name, None for an embedding model, else ModelNotFound.
+
+        Resolved once per call: a listed upstream name builds its route afresh each time.
+        """
+        found = self.find(name)
+        if found is None and name not in self.embedding_models:
             raise ModelNotFound(
                 f"The model '{name}' does not exist or you do not have access to it.",
                 param="model",
             )
         return found
-
-    def kind(self, name: str) -> str:
-        """'chat' or 'embedding' (raises ModelNotFound for an unknown name)."""
-        if self.find(name) is None and name in self.embedding_models:
-            return "embedding"
-        self.get(name)
-        return "chat"
-
-    def owned_by(self, name: str) -> str:
-        """Who a public model belongs to, for /v1/models."""
-        if self.kind(name) == "embedding":
-            return "causerie"
-        return getattr(self.get(name), "owned_by", "causerie")
 
     def health(self) -> dict[str, dict]:
         """Circuit state and recent errors of every target."""
