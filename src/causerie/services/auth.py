@@ -21,7 +21,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from causerie.errors import AuthenticationError, CauserieError, InvalidRequest, NotFound
@@ -386,10 +386,6 @@ class AuthService:
                 user_limits=_limits(user),
                 key_limits=_limits(row),
             )
-
-    def count_users(self) -> int:
-        with self.db.session() as s:
-            return s.scalar(select(func.count()).select_from(User).where(User.id != LOCAL_USER_ID))
 
 
 def csrf_ok(principal: Principal, header: str | None) -> bool:
