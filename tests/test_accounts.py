@@ -124,9 +124,10 @@ async def test_cookie_requests_that_change_things_need_the_csrf_header(web: Site
 
 async def test_logout_ends_the_session(web: Site) -> None:
     c = await web.login(ADMIN, ADMIN_PASSWORD)
+    cookie = {"causerie_session": c.cookies["causerie_session"]}
     assert (await c.post("/api/auth/logout")).status_code == 204
-    cookie = {"causerie_session": "gone"}  # the jar dropped it: replay the old one by hand
     assert "causerie_session" not in c.cookies
+    # The jar dropped it: replay the old one by hand, which the server must have forgotten.
     assert (await c.get("/api/me", cookies=cookie)).status_code == 401
 
 
