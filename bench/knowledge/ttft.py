@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 import httpx
 
+from bench.inference.workload import StreamTimer
 from bench.knowledge.corpus import faq_files
 from causerie.app import create_app
 from causerie.knowledge.evaluation import load_faq
@@ -29,22 +30,15 @@ WHOLE_CHUNKS = 3
 async def _first_token(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[float, int]:
     """Seconds to the first content delta, and the prompt's token count."""
     body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-    started = time.perf_counter()
-    first: float | None = None
-    prompt_tokens = 0
+    timer = StreamTimer(start=time.perf_counter())
     async with client.stream("POST", "/v1/chat/completions", json=body) as r:
         if r.status_code != 200:
             raise RuntimeError(f"HTTP {r.status_code}: {await r.aread()!r}")
         async for line in r.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[6:])
-            for choice in chunk.get("choices") or ():
-                if first is None and (choice.get("delta") or {}).get("content"):
-                    first = time.perf_counter() - started
-            if chunk.get("usage"):
-                prompt_tokens = chunk["usage"]["prompt_tokens"]
-    return (first if first is not None else time.perf_counter() - started), prompt_tokens
+            if line.startswith("data: ") and line != "data: [DONE]":
+                timer.feed(json.loads(line[6:]), time.perf_counter())
+    sample = timer.sample()  # raises if the stream failed or carried no content
+    return sample.ttft_s, sample.prompt_tokens
 
 
 async def _run(model: str, runs: int, data_dir: Path) -> dict[str, Any]:
