@@ -70,6 +70,15 @@ const STRINGS = {
     password: 'Password',
     signedInAs: 'Signed in as',
     logOut: 'Log out',
+    // Knowledge (knowledge.js)
+    documents: 'Documents', collections: 'Collections', newCollection: 'New collection name',
+    create: 'Create', upload: 'Add files', useHere: 'Answer from it in this chat',
+    addUrl: 'Add from URL', urlPlaceholder: 'https://… (web page or file)',
+    close: 'Close', remove: 'Delete', sources: 'Sources', page: 'page',
+    unsupported: 'Not supported by the sources', queued: 'waiting', running: 'indexing',
+    succeeded: 'done', failed: 'failed', cancelled: 'cancelled', duplicate: 'already there',
+    reindexed: 're-indexed', empty: 'No collection yet.', passage: 'Cited passage',
+    grounded: 'Answers from', docs: 'documents',
   },
   fr: {
     conversations: 'Discussions',
@@ -138,6 +147,15 @@ const STRINGS = {
     password: 'Mot de passe',
     signedInAs: 'Connecté en tant que',
     logOut: 'Se déconnecter',
+    // Knowledge (knowledge.js)
+    documents: 'Documents', collections: 'Collections', newCollection: 'Nom de la collection',
+    create: 'Créer', upload: 'Ajouter des fichiers', useHere: 'Répondre à partir d’elle ici',
+    addUrl: 'Ajouter une URL', urlPlaceholder: 'https://… (page web ou fichier)',
+    close: 'Fermer', remove: 'Supprimer', sources: 'Sources', page: 'page',
+    unsupported: 'Non étayé par les sources', queued: 'en attente', running: 'indexation',
+    succeeded: 'terminé', failed: 'échec', cancelled: 'annulé', duplicate: 'déjà présent',
+    reindexed: 'réindexé', empty: 'Aucune collection.', passage: 'Passage cité',
+    grounded: 'Répond à partir de', docs: 'documents',
   },
 };
 

@@ -3,32 +3,9 @@
 
 import { call } from './api.js';
 import { h, icon, toast } from './dom.js';
-import { language } from './i18n.js';
+import { t } from './i18n.js';
 
 const POLL_MS = 300;
-const STRINGS = {
-  en: {
-    documents: 'Documents', collections: 'Collections', newCollection: 'New collection name',
-    create: 'Create', upload: 'Add files', useHere: 'Answer from it in this chat',
-    addUrl: 'Add from URL', urlPlaceholder: 'https://… (web page or file)',
-    cancel: 'Cancel', close: 'Close', remove: 'Delete', sources: 'Sources', page: 'page',
-    unsupported: 'Not supported by the sources', queued: 'waiting', running: 'indexing',
-    succeeded: 'done', failed: 'failed', cancelled: 'cancelled', duplicate: 'already there',
-    reindexed: 're-indexed', empty: 'No collection yet.', passage: 'Cited passage',
-    grounded: 'Answers from', docs: 'documents',
-  },
-  fr: {
-    documents: 'Documents', collections: 'Collections', newCollection: 'Nom de la collection',
-    create: 'Créer', upload: 'Ajouter des fichiers', useHere: 'Répondre à partir d’elle ici',
-    addUrl: 'Ajouter une URL', urlPlaceholder: 'https://… (page web ou fichier)',
-    cancel: 'Annuler', close: 'Fermer', remove: 'Supprimer', sources: 'Sources', page: 'page',
-    unsupported: 'Non étayé par les sources', queued: 'en attente', running: 'indexation',
-    succeeded: 'terminé', failed: 'échec', cancelled: 'annulé', duplicate: 'déjà présent',
-    reindexed: 'réindexé', empty: 'Aucune collection.', passage: 'Passage cité',
-    grounded: 'Répond à partir de', docs: 'documents',
-  },
-};
-const tk = (key) => (STRINGS[language()] || STRINGS.en)[key] || STRINGS.en[key];
 
 const K = '/api/knowledge';
 const conversationUrl = (id) => `/api/conversations/${encodeURIComponent(id)}`;
@@ -39,7 +16,7 @@ export class Knowledge {
     this.attached = []; // collections of the conversation on screen
     this.button = h('button', {
       type: 'button', class: 'icon-btn knowledge-btn', id: 'open-knowledge',
-      'aria-label': tk('documents'), title: tk('documents'), onclick: () => this.open(),
+      'aria-label': t('documents'), title: t('documents'), onclick: () => this.open(),
     }, icon('book'));
     document.querySelector('.topbar-actions')?.prepend(this.button);
     this.chip = h('div', { class: 'knowledge-chip', id: 'knowledge-chip', hidden: true });
@@ -76,7 +53,7 @@ export class Knowledge {
     this.chip.hidden = !collections.length;
     this.chip.replaceChildren(
       icon('book'),
-      h('span', { text: `${tk('grounded')} ` }),
+      h('span', { text: `${t('grounded')} ` }),
       ...collections.map((c) => h('strong', { class: 'chip-name', text: c.name })),
     );
   }
@@ -115,7 +92,7 @@ export class Knowledge {
     } else linkify();
     const flagged = (grounding.citations || []).filter((c) => c.status === 'unsupported');
     const panel = h('details', { class: 'sources-panel', open: true },
-      h('summary', { text: `${tk('sources')} (${grounding.sources.length})` }),
+      h('summary', { text: `${t('sources')} (${grounding.sources.length})` }),
       h('ol', {}, grounding.sources.map((s) => h('li', { value: String(s.index) },
         h('button', {
           type: 'button', class: 'source-link', dataset: { action: 'cite', n: String(s.index) },
@@ -124,7 +101,7 @@ export class Knowledge {
         h('q', { class: 'source-snippet', text: s.snippet })))));
     if (flagged.length) {
       panel.append(h('div', { class: 'unsupported-list' },
-        h('strong', { text: `⚠ ${tk('unsupported')}:` }),
+        h('strong', { text: `⚠ ${t('unsupported')}:` }),
         h('ul', {}, flagged.map((c) => h('li', { text: c.sentence })))));
     }
     body.after(panel);
@@ -151,7 +128,7 @@ export class Knowledge {
         h('span', { class: 'passage-context', text: passage.after ? `${passage.after}…` : '' })),
       h('div', { class: 'dialog-actions' },
         h('button', {
-          type: 'button', class: 'btn primary', text: tk('close'),
+          type: 'button', class: 'btn primary', text: t('close'),
           onclick: () => this.passageDialog.close(),
         }))));
     this.passageDialog.showModal();
@@ -162,14 +139,14 @@ export class Knowledge {
 
   async open() {
     this.dialog.replaceChildren(h('div', { class: 'dialog-body' },
-      h('h2', { text: tk('collections') }),
+      h('h2', { text: t('collections') }),
       h('form', { class: 'new-collection', onsubmit: (e) => this.create(e) },
-        h('input', { name: 'name', required: true, maxlength: '200', placeholder: tk('newCollection'),
-          'aria-label': tk('newCollection') }),
-        h('button', { type: 'submit', class: 'btn', text: tk('create') })),
+        h('input', { name: 'name', required: true, maxlength: '200', placeholder: t('newCollection'),
+          'aria-label': t('newCollection') }),
+        h('button', { type: 'submit', class: 'btn', text: t('create') })),
       h('div', { class: 'collections', id: 'collections' }),
       h('div', { class: 'dialog-actions' },
-        h('button', { type: 'button', class: 'btn primary', text: tk('close'),
+        h('button', { type: 'button', class: 'btn primary', text: t('close'),
           onclick: () => this.dialog.close() }))));
     this.dialog.showModal();
     await this.refresh();
@@ -191,26 +168,26 @@ export class Knowledge {
       return h('section', { class: 'collection', dataset: { id: col.id, name: col.name } },
         h('header', {},
           h('strong', { text: col.name }),
-          h('span', { class: 'hint', text: ` ${docs.length} ${tk('docs')}` })),
+          h('span', { class: 'hint', text: ` ${docs.length} ${t('docs')}` })),
         h('label', { class: 'check' },
           h('input', { type: 'checkbox', class: 'attach', checked: attached.has(col.id),
             onchange: () => this.saveAttached() }),
-          h('span', { text: tk('useHere') })),
-        h('label', { class: 'btn upload' }, tk('upload'),
+          h('span', { text: t('useHere') })),
+        h('label', { class: 'btn upload' }, t('upload'),
           h('input', { type: 'file', multiple: true, class: 'file', hidden: true,
             accept: '.pdf,.docx,.html,.htm,.md,.markdown,.txt',
             onchange: (e) => this.upload(col.id, e.target) })),
         h('form', { class: 'add-url', onsubmit: (e) => this.addUrl(e, col.id) },
           h('input', { type: 'url', name: 'url', required: true, maxlength: '2000',
-            placeholder: tk('urlPlaceholder'), 'aria-label': tk('addUrl') }),
-          h('button', { type: 'submit', class: 'btn small', text: tk('addUrl') })),
+            placeholder: t('urlPlaceholder'), 'aria-label': t('addUrl') }),
+          h('button', { type: 'submit', class: 'btn small', text: t('addUrl') })),
         h('ul', { class: 'jobs' }),
         h('ul', { class: 'docs' }, docs.map((d) => h('li', {},
           h('span', { text: d.name }),
-          h('button', { type: 'button', class: 'icon-btn small', 'aria-label': tk('remove'),
-            title: tk('remove'), text: '×', onclick: () => this.removeDocument(d.id) })))));
+          h('button', { type: 'button', class: 'icon-btn small', 'aria-label': t('remove'),
+            title: t('remove'), text: '×', onclick: () => this.removeDocument(d.id) })))));
     }));
-    box.replaceChildren(...(items.length ? items : [h('p', { class: 'hint', text: tk('empty') })]));
+    box.replaceChildren(...(items.length ? items : [h('p', { class: 'hint', text: t('empty') })]));
   }
 
   async create(event) {
@@ -277,12 +254,12 @@ export class Knowledge {
     const row = h('li', { class: 'job' },
       h('span', { class: 'job-name', text: name }),
       h('progress', { max: '1', value: '0' }),
-      h('span', { class: 'job-status', text: tk('queued') }));
+      h('span', { class: 'job-status', text: t('queued') }));
     list?.append(row);
     try {
       this.follow(await start(), row);
     } catch (err) {
-      row.querySelector('.job-status').textContent = `${tk('failed')}: ${err.message}`;
+      row.querySelector('.job-status').textContent = `${t('failed')}: ${err.message}`;
       row.classList.add('failed');
     }
   }
@@ -291,7 +268,7 @@ export class Knowledge {
   async follow(job, row) {
     const bar = row.querySelector('progress');
     const status = row.querySelector('.job-status');
-    const cancel = h('button', { type: 'button', class: 'btn small cancel-job', text: tk('cancel'),
+    const cancel = h('button', { type: 'button', class: 'btn small cancel-job', text: t('cancel'),
       onclick: () => call('POST', `${K}/jobs/${job.id}/cancel`).catch(() => {}) });
     row.append(cancel);
     while (job.status === 'queued' || job.status === 'running') {
@@ -300,11 +277,11 @@ export class Knowledge {
       const { done, total } = job.progress;
       bar.max = String(Math.max(total, 1));
       bar.value = String(done);
-      status.textContent = `${tk(job.status)} ${total ? `${done}/${total}` : ''}`;
+      status.textContent = `${t(job.status)} ${total ? `${done}/${total}` : ''}`;
     }
     cancel.remove();
-    const result = job.result && job.result !== 'indexed' ? ` (${tk(job.result)})` : '';
-    status.textContent = job.error ? `${tk(job.status)}: ${job.error}` : tk(job.status) + result;
+    const result = job.result && job.result !== 'indexed' ? ` (${t(job.result)})` : '';
+    status.textContent = job.error ? `${t(job.status)}: ${job.error}` : t(job.status) + result;
     row.classList.add(job.status);
     if (job.status === 'succeeded') {
       bar.value = bar.max;
@@ -316,18 +293,18 @@ export class Knowledge {
     // Keep the job rows (their outcome stays readable) and refresh only document lists.
     for (const section of this.dialog.querySelectorAll('.collection')) {
       const docs = (await call('GET', `${K}/collections/${section.dataset.id}/documents`)).data;
-      section.querySelector('.hint').textContent = ` ${docs.length} ${tk('docs')}`;
+      section.querySelector('.hint').textContent = ` ${docs.length} ${t('docs')}`;
       section.querySelector('.docs').replaceChildren(...docs.map((d) => h('li', {},
         h('span', { text: d.name }),
-        h('button', { type: 'button', class: 'icon-btn small', 'aria-label': tk('remove'),
-          title: tk('remove'), text: '×', onclick: () => this.removeDocument(d.id) }))));
+        h('button', { type: 'button', class: 'icon-btn small', 'aria-label': t('remove'),
+          title: t('remove'), text: '×', onclick: () => this.removeDocument(d.id) }))));
     }
   }
 }
 
 function where(s) {
   const parts = [];
-  if (s.page) parts.push(`${tk('page')} ${s.page}`);
+  if (s.page) parts.push(`${t('page')} ${s.page}`);
   if (s.section) parts.push(s.section);
   return parts.join(' · ');
 }
@@ -348,7 +325,7 @@ function linkCitations(body, sources) {
       const m = part.match(/^\[(\d+)\]$/);
       if (m && known.has(Number(m[1]))) {
         frag.append(h('button', { type: 'button', class: 'cite', text: part,
-          dataset: { action: 'cite', n: m[1] }, 'aria-label': `${tk('sources')} ${m[1]}` }));
+          dataset: { action: 'cite', n: m[1] }, 'aria-label': `${t('sources')} ${m[1]}` }));
       } else frag.append(part);
     }
     node.replaceWith(frag);
