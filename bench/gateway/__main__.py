@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -28,13 +27,13 @@ from typing import Any
 import httpx
 import uvloop
 
-from bench.gateway.accounts import create_keys
+from bench.gateway.accounts import create_admin, create_keys, login
 from bench.gateway.fake_upstream import FakeUpstream, free_port
 from bench.gateway.load import Run, run_load
 from bench.gateway.procs import Proc, cpu_seconds, python_module, rss_bytes
 
 MB = 1024 * 1024
-BENCH_PASSWORD = "bench-password"
+BENCH_ADMIN = "bench"  # the admin whose key the measured requests carry (--accounts)
 DEFAULT_LITELLM = Path.home() / ".cache" / "litellm-venv" / "bin" / "litellm"
 
 
@@ -59,7 +58,7 @@ upstream_model = "pace:{pace_ms}"
 """
     )
     if accounts:
-        create_admin(config, work)
+        create_admin(config, work / "data", BENCH_ADMIN)
     cmd = python_module("causerie", "serve", "--config", str(config), "--port", str(port))
     cmd += ["--data-dir", str(work / "data")]
     return Proc("causerie", cmd, f"http://127.0.0.1:{port}", "/ready", log=work / "causerie.log")
@@ -69,22 +68,13 @@ def bench_key(proc: Proc) -> str:
     """An API key of a user with limits on user and key (generous: nothing is refused), so
     that every request goes through key lookup, rate leases and token-quota checks."""
     with httpx.Client(base_url=proc.url, timeout=30) as c:
-        login = c.post("/api/auth/login", json={"name": "bench", "password": BENCH_PASSWORD})
-        login.raise_for_status()
-        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        c.headers.update(login(c, BENCH_ADMIN))
         limits = {"requests_per_minute": 1_000_000, "tokens_per_day": 10**12}
         me = c.get("/api/me").json()
         c.patch(f"/api/admin/users/{me['id']}", json=limits).raise_for_status()
         made = c.post("/api/keys", json={"name": "bench", **limits})
         made.raise_for_status()
         return made.json()["key"]
-
-
-def create_admin(config: Path, work: Path) -> None:
-    """`causerie users create --admin bench` before the server starts (accounts mode)."""
-    cmd = python_module("causerie", "users", "create", "--admin", "bench", "--password-stdin")
-    cmd += ["--config", str(config), "--data-dir", str(work / "data")]
-    subprocess.run(cmd, input=BENCH_PASSWORD + "\n", text=True, check=True, capture_output=True)
 
 
 def relay(upstream: str, work: Path) -> Proc:
