@@ -309,4 +309,5 @@ def test_interrupted_conversation_reply_is_kept(narrow: LiveServer) -> None:
     assert reply["status"] == "interrupted", reply
     assert reply["content"].startswith(got), (reply["content"], got)
     assert reply["error"]
+    assert reply["stopped"] is True  # left by its reader, not a failure
     wait_until_accepted(narrow)

@@ -122,6 +122,7 @@ def test_conversations_survive_restart_and_kill(tmp_path: Path) -> None:
             assert cut["role"] == "assistant"
             assert cut["status"] == "interrupted"
             assert cut["error"] == "the server stopped during this reply"
+            assert cut["stopped"] is False  # cut by a restart: shown as a failure
             # What was written before the kill is kept: a prefix of what the client saw.
             assert cut["content"] and got.startswith(cut["content"]), (cut["content"], got)
             # The conversation goes on after the cut reply.

@@ -296,6 +296,7 @@ def _stop_while_streaming(tab: Tab, how: str) -> None:
     assert shown.startswith("Sentence number 1 of a long, slow answer.")
     assert len(shown) < len(LONG_ANSWER)
     assert page.is_visible(".msg.assistant .note.interrupted")
+    assert not page.is_visible(".msg.assistant .error-box")  # stopped, not failed
 
 
 def test_stop_button_keeps_a_marked_partial_answer(tab: Tab) -> None:

@@ -50,6 +50,10 @@ def conversation_json(c: Conversation) -> dict[str, Any]:
     }
 
 
+# The error of a reply its reader stopped (Stop, a closed tab), as opposed to a failure.
+STOPPED = "the reply was stopped"
+
+
 def message_json(m: Message, siblings: list[str] | None = None) -> dict[str, Any]:
     out = {
         "id": m.id,
@@ -60,6 +64,7 @@ def message_json(m: Message, siblings: list[str] | None = None) -> dict[str, Any
         "model": m.model,
         "finish_reason": m.finish_reason,
         "error": m.error,
+        "stopped": m.status == "interrupted" and m.error == STOPPED,
         "usage": None
         if m.prompt_tokens is None
         else {"prompt_tokens": m.prompt_tokens, "completion_tokens": m.completion_tokens},
@@ -262,7 +267,7 @@ class ConversationService:
         reply_id = turn["reply"]["id"]
         yield Event("message", turn["reply"])
         outcome = Outcome()
-        status, error = "interrupted", "the reply was stopped"
+        status, error = "interrupted", STOPPED
         written, last_flush = 0, time.monotonic()
         try:
             req = CreateChatCompletionRequest.model_validate(turn["request"])

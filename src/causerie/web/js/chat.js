@@ -9,8 +9,6 @@ const EAGER_TAIL = 12; // the last messages are rendered at once; earlier ones w
 const NEAR_BOTTOM_PX = 80;
 const LAZY_BUDGET_MS = 6; // Markdown rendering per frame for messages scrolled near
 const LAZY_MARGIN_PX = 1200; // how far outside the viewport Markdown is rendered ahead
-// What the server records when the reader pressed Stop (services/conversations.py).
-const STOPPED_BY_USER = 'the reply was stopped';
 
 export class Chat {
   constructor(app) {
@@ -155,7 +153,7 @@ export class Chat {
     if (live) return null;
     // Cut off by a failure (not by Stop): the text so far stays, the reason and Retry below.
     const failed = msg.status === 'error'
-      || (msg.status === 'interrupted' && msg.error && msg.error !== STOPPED_BY_USER);
+      || (msg.status === 'interrupted' && msg.error && !msg.stopped);
     if (failed) {
       const title = msg.status === 'error' ? t('errorTitle') : t('cutOff');
       return h('div', { class: 'error-box', role: 'alert' },
