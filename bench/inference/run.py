@@ -119,6 +119,9 @@ def bench_streaming(args: argparse.Namespace, spec: raw.EngineSpec, work: Path) 
                         else:
                             request = {"model": args.model, **body}
                             pair[side] = stream_chat(client, server.url, request)
+                    tokens = {side: sample.prompt_tokens for side, sample in pair.items()}
+                    if tokens["raw"] != tokens["http"]:  # same prompt, same template
+                        raise RuntimeError(f"the two sides saw different prompts: {tokens}")
                     if i > 0:  # the first prompt warms both sides up
                         out["raw"].append(pair["raw"])
                         out["http"].append(pair["http"])
