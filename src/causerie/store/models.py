@@ -6,7 +6,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 LOCAL_USER_ID = "local"
@@ -77,3 +88,21 @@ class Message(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ImportedItem(Base):
+    """An export entry (conversation or message) already imported: re-imports skip it."""
+
+    __tablename__ = "imported_items"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "source", "source_id", name="uq_imported_items_source"),
+        Index("ix_imported_items_conversation", "conversation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16))  # chatgpt | openwebui
+    source_id: Mapped[str] = mapped_column(String(300))
+    # Deleting the conversation forgets it was imported: a re-import brings it back.
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    local_id: Mapped[str] = mapped_column(String(32))

@@ -1,0 +1,102 @@
+"""Importing other products' exports into the conversation store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from causerie.services.imports import chatgpt
+from causerie.services.imports.files import open_source
+from causerie.services.imports.model import FileError, ImportedConversation, Skipped
+from causerie.services.imports.writer import write
+from causerie.store.db import Database
+
+BATCH = 200  # conversations per transaction: few commits, bounded memory
+
+# progress(bytes read so far, total bytes)
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Summary:
+    conversations_added: int = 0
+    conversations_updated: int = 0
+    unchanged: int = 0
+    messages_added: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    not_shown: dict[str, int] = field(default_factory=dict)  # hidden entries by kind
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "conversations_added": self.conversations_added,
+            "conversations_updated": self.conversations_updated,
+            "unchanged": self.unchanged,
+            "messages_added": self.messages_added,
+            "skipped": self.skipped,
+            "not_shown": self.not_shown,
+            "errors": self.errors,
+        }
+
+
+class ImportService:
+    """Imports exports for one owner; idempotent through the source ids it records."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def import_chatgpt(self, path: Path, owner: str, progress: Progress | None = None) -> Summary:
+        """A ChatGPT export (ZIP or folder, old or sharded layout) into owner's conversations."""
+        source = open_source(path)
+        summary = Summary()
+        try:
+            files = chatgpt.conversation_files(source)
+            if not files:
+                summary.errors.append(f"{path}: no conversations.json or conversations-NNN.json")
+                return summary
+            images = chatgpt.image_names(source)
+            total = sum(source.names[f] for f in files)
+            done = 0
+            for name in files:
+                tick = (lambda at, base=done: progress(base + at, total)) if progress else None
+                self._file(chatgpt.read_entries(source, name, tick), images, owner, summary)
+                done += source.names[name]
+                if progress:
+                    progress(done, total)
+        finally:
+            source.close()
+        return summary
+
+    def _file(self, entries, images, owner: str, summary: Summary) -> None:  # type: ignore[no-untyped-def]
+        batch: list[ImportedConversation] = []
+        for entry in entries:
+            if isinstance(entry, FileError):
+                summary.errors.append(str(entry))
+                continue
+            conv = chatgpt.convert(entry, images)
+            if isinstance(conv, Skipped):
+                summary.skipped[conv.reason] = summary.skipped.get(conv.reason, 0) + 1
+                continue
+            batch.append(conv)
+            if len(batch) >= BATCH:
+                self._write(batch, owner, summary)
+                batch = []
+        self._write(batch, owner, summary)
+
+    def _write(self, batch: list[ImportedConversation], owner: str, summary: Summary) -> None:
+        if not batch:
+            return
+        with self.db.session() as s:
+            for conv in batch:
+                created, added = write(s, owner, "chatgpt", conv)
+                summary.messages_added += added
+                if created:
+                    summary.conversations_added += 1
+                elif added:
+                    summary.conversations_updated += 1
+                else:
+                    summary.unchanged += 1
+                if created or added:
+                    for kind, n in conv.dropped.items():
+                        summary.not_shown[kind] = summary.not_shown.get(kind, 0) + n

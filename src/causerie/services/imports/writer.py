@@ -1,0 +1,101 @@
+"""Writes imported conversations; entries already imported (by source id) are skipped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from causerie.services.imports.model import ImportedConversation
+from causerie.store.models import Conversation, ImportedItem, Message, new_id
+
+
+def write(s: Session, owner: str, source: str, conv: ImportedConversation) -> tuple[bool, int]:
+    """Add conv, or its messages not imported before; (conversation was new, messages added)."""
+    known = s.execute(
+        select(ImportedItem.conversation_id).where(
+            ImportedItem.owner_id == owner,
+            ImportedItem.source == source,
+            ImportedItem.source_id == conv.source_id,
+        )
+    ).scalar_one_or_none()
+    conv_id = known or new_id()
+    local: dict[str, str] = {}
+    if known is not None:
+        rows = s.execute(
+            select(ImportedItem.source_id, ImportedItem.local_id).where(
+                ImportedItem.conversation_id == conv_id
+            )
+        )
+        local = dict(rows.tuples().all())
+    messages, items = [], []
+    for m in conv.messages:
+        if m.source_id in local:
+            continue
+        local[m.source_id] = mid = new_id()
+        messages.append(
+            {
+                "id": mid,
+                "conversation_id": conv_id,
+                "owner_id": owner,
+                "parent_id": local.get(m.parent_source_id) if m.parent_source_id else None,
+                "role": m.role,
+                "content": m.content,
+                "status": "complete",
+                "model": m.model,
+                "created_at": m.created_at,
+                "updated_at": m.created_at,
+            }
+        )
+        items.append(_item(owner, source, m.source_id, conv_id, mid))
+    leaf = _leaf(conv, local)
+    if known is None:
+        s.execute(insert(Conversation).values(_conversation_row(conv, owner, conv_id, leaf)))
+        items.insert(0, _item(owner, source, conv.source_id, conv_id, conv_id))
+    elif messages:  # a newer export of it: show the branch the user is on there
+        row = s.get(Conversation, conv_id)
+        if row is not None:
+            row.current_leaf_id = leaf or row.current_leaf_id
+            row.updated_at = max(_aware(row.updated_at), conv.updated_at)
+    if messages:
+        s.execute(insert(Message), messages)
+    if items:
+        s.execute(insert(ImportedItem), items)
+    return known is None, len(messages)
+
+
+def _conversation_row(
+    conv: ImportedConversation, owner: str, conv_id: str, leaf: str | None
+) -> dict:
+    return {
+        "id": conv_id,
+        "owner_id": owner,
+        "title": conv.title[:500],
+        "model": None,  # the vendor's model names are not models of this server
+        "system_prompt": conv.system_prompt,
+        "current_leaf_id": leaf,
+        "created_at": conv.created_at,
+        "updated_at": conv.updated_at,
+    }
+
+
+def _leaf(conv: ImportedConversation, local: dict[str, str]) -> str | None:
+    """The export's current branch, else the last message read."""
+    if conv.current_source_id and conv.current_source_id in local:
+        return local[conv.current_source_id]
+    return local.get(conv.messages[-1].source_id) if conv.messages else None
+
+
+def _item(owner: str, source: str, source_id: str, conv_id: str, local_id: str) -> dict:
+    return {
+        "owner_id": owner,
+        "source": source,
+        "source_id": source_id,
+        "conversation_id": conv_id,
+        "local_id": local_id,
+    }
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
