@@ -9,7 +9,7 @@ from pathlib import Path
 from causerie.services.imports import chatgpt
 from causerie.services.imports.files import open_source
 from causerie.services.imports.model import FileError, ImportedConversation, Skipped
-from causerie.services.imports.writer import write
+from causerie.services.imports.writer import Pending, write
 from causerie.store.db import Database
 
 BATCH = 200  # conversations per transaction: few commits, bounded memory
@@ -88,8 +88,9 @@ class ImportService:
         if not batch:
             return
         with self.db.session() as s:
+            pending = Pending()
             for conv in batch:
-                created, added = write(s, owner, "chatgpt", conv)
+                created, added = write(s, owner, "chatgpt", conv, pending)
                 summary.messages_added += added
                 if created:
                     summary.conversations_added += 1
@@ -100,3 +101,4 @@ class ImportService:
                 if created or added:
                     for kind, n in conv.dropped.items():
                         summary.not_shown[kind] = summary.not_shown.get(kind, 0) + n
+            pending.flush(s)
