@@ -11,7 +11,7 @@ import click
 from pydantic import ValidationError
 
 from causerie.accounts_cli import refusal, users
-from causerie.imports_cli import import_group
+from causerie.imports_cli import export, import_group
 from causerie.knowledge import cli as knowledge_cli
 from causerie.settings import Settings, load_settings
 
@@ -107,3 +107,4 @@ main.add_command(knowledge_cli.ingest)
 main.add_command(users)
 main.add_command(knowledge_cli.eval_group)
 main.add_command(import_group)
+main.add_command(export)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -44,6 +46,54 @@ def chatgpt(path: Path, user: str | None, config: Path | None, data_dir: Path | 
     _report(summary)
     if summary.errors:
         raise SystemExit(1)
+
+
+@import_group.command("causerie")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--user", "user", help="The account to import into (default: the local user).")
+@click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings file.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and model cache.")
+def causerie(path: Path, user: str | None, config: Path | None, data_dir: Path | None) -> None:
+    """A `causerie export` ZIP from this or another Causerie."""
+    from causerie.services.imports import ImportService
+
+    with _database(config, data_dir) as db:
+        summary = ImportService(db).import_causerie(path, _owner(db, user))
+    _report(summary)
+    if summary.errors:
+        raise SystemExit(1)
+
+
+@click.command("export")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), required=True, help="ZIP to write."
+)
+@click.option("--user", "user", help="The account to export (default: the local user).")
+@click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings file.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and model cache.")
+def export(output: Path, user: str | None, config: Path | None, data_dir: Path | None) -> None:
+    """A user's conversations, every branch, as a ZIP (docs/export-format.md)."""
+    from causerie.services.imports.causerie_format import export_user
+
+    with _database(config, data_dir) as db:
+        count = export_user(db, _owner(db, user), output)
+    click.echo(f"exported {count} conversation(s) to {output}", err=True)
+
+
+@contextmanager
+def _database(config: Path | None, data_dir: Path | None) -> Iterator:
+    """The configured database, migrated; its errors become the command's message."""
+    from causerie.cli import _settings
+    from causerie.store.db import Database, make_engine
+
+    db = Database(make_engine(_settings(config, data_dir=data_dir).db_url))
+    try:
+        db.prepare()
+        yield db
+    except CauserieError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        db.engine.dispose()
 
 
 def _owner(db, name: str | None) -> str:  # type: ignore[no-untyped-def]

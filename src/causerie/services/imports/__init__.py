@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from causerie.services.imports import chatgpt
+from causerie.services.imports import causerie_format, chatgpt
 from causerie.services.imports.files import open_source
 from causerie.services.imports.model import FileError, ImportedConversation, Skipped
 from causerie.services.imports.writer import Pending, write
@@ -60,7 +60,11 @@ class ImportService:
             done = 0
             for name in files:
                 tick = (lambda at, base=done: progress(base + at, total)) if progress else None
-                self._file(chatgpt.read_entries(source, name, tick), images, owner, summary)
+                entries = chatgpt.read_entries(source, name, tick)
+                convs = (
+                    e if isinstance(e, FileError) else chatgpt.convert(e, images) for e in entries
+                )
+                self._stream(convs, owner, "chatgpt", summary)
                 done += source.names[name]
                 if progress:
                     progress(done, total)
@@ -68,29 +72,42 @@ class ImportService:
             source.close()
         return summary
 
-    def _file(self, entries, images, owner: str, summary: Summary) -> None:  # type: ignore[no-untyped-def]
+    def import_causerie(self, path: Path, owner: str) -> Summary:
+        """A `causerie export` ZIP into owner's conversations (again: only what is new)."""
+        summary = Summary()
+        self._stream(causerie_format.read_export(path), owner, "causerie", summary)
+        return summary
+
+    def _stream(
+        self,
+        convs: Iterable[ImportedConversation | Skipped | FileError],
+        owner: str,
+        source: str,
+        summary: Summary,
+    ) -> None:
         batch: list[ImportedConversation] = []
-        for entry in entries:
-            if isinstance(entry, FileError):
-                summary.errors.append(str(entry))
+        for conv in convs:
+            if isinstance(conv, FileError):
+                summary.errors.append(str(conv))
                 continue
-            conv = chatgpt.convert(entry, images)
             if isinstance(conv, Skipped):
                 summary.skipped[conv.reason] = summary.skipped.get(conv.reason, 0) + 1
                 continue
             batch.append(conv)
             if len(batch) >= BATCH:
-                self._write(batch, owner, summary)
+                self._write(batch, owner, source, summary)
                 batch = []
-        self._write(batch, owner, summary)
+        self._write(batch, owner, source, summary)
 
-    def _write(self, batch: list[ImportedConversation], owner: str, summary: Summary) -> None:
+    def _write(
+        self, batch: list[ImportedConversation], owner: str, source: str, summary: Summary
+    ) -> None:
         if not batch:
             return
         with self.db.session() as s:
             pending = Pending()
             for conv in batch:
-                created, added = write(s, owner, "chatgpt", conv, pending)
+                created, added = write(s, owner, source, conv, pending)
                 summary.messages_added += added
                 if created:
                     summary.conversations_added += 1

@@ -14,6 +14,9 @@ class ImportedMessage:
     content: str
     created_at: datetime
     model: str | None = None
+    status: str = "complete"
+    finish_reason: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -24,8 +27,10 @@ class ImportedConversation:
     updated_at: datetime
     messages: list[ImportedMessage]  # parents before their children
     current_source_id: str | None = None  # the leaf of the branch the user was on
-    model: str | None = None
+    model: str | None = None  # the vendor's default, for replies that do not name theirs
     system_prompt: str | None = None
+    local_model: str | None = None  # a model of this server (a Causerie export's own)
+    temperature: float | None = None
     dropped: dict[str, int] = field(default_factory=dict)  # hidden entries by kind, counted
 
 

@@ -69,8 +69,10 @@ def write(
                 "parent_id": local.get(m.parent_source_id) if m.parent_source_id else None,
                 "role": m.role,
                 "content": m.content,
-                "status": "complete",
+                "status": m.status,
                 "model": m.model,
+                "finish_reason": m.finish_reason,
+                "error": m.error,
                 "created_at": m.created_at,
                 "updated_at": m.created_at,
             }
@@ -96,8 +98,9 @@ def _conversation_row(
         "id": conv_id,
         "owner_id": owner,
         "title": conv.title[:500],
-        "model": None,  # the vendor's model names are not models of this server
+        "model": conv.local_model,  # a vendor's model names are not models of this server
         "system_prompt": conv.system_prompt,
+        "temperature": conv.temperature,
         "current_leaf_id": leaf,
         "created_at": conv.created_at,
         "updated_at": conv.updated_at,
