@@ -64,6 +64,22 @@ def causerie(path: Path, user: str | None, config: Path | None, data_dir: Path |
         raise SystemExit(1)
 
 
+@import_group.command("openwebui")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--user", "user", help="The account to import into (default: the local user).")
+@click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings file.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and model cache.")
+def openwebui(path: Path, user: str | None, config: Path | None, data_dir: Path | None) -> None:
+    """An Open WebUI chat export (the JSON of Settings → Chats → Export)."""
+    from causerie.services.imports import ImportService
+
+    with _database(config, data_dir) as db:
+        summary = ImportService(db).import_openwebui(path, _owner(db, user))
+    _report(summary)
+    if summary.errors:
+        raise SystemExit(1)
+
+
 @click.command("export")
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path), required=True, help="ZIP to write."

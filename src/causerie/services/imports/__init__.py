@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from causerie.services.imports import causerie_format, chatgpt
+from causerie.errors import InvalidRequest
+from causerie.services.imports import causerie_format, chatgpt, openwebui
 from causerie.services.imports.files import open_source
 from causerie.services.imports.model import FileError, ImportedConversation, Skipped
 from causerie.services.imports.writer import Pending, write
@@ -70,6 +71,17 @@ class ImportService:
                     progress(done, total)
         finally:
             source.close()
+        return summary
+
+    def import_openwebui(self, path: Path, owner: str) -> Summary:
+        """An Open WebUI chat export (JSON: all chats, or one) into owner's conversations."""
+        if not path.is_file():
+            raise InvalidRequest(f"No such file: {path}.")
+        summary = Summary()
+        with path.open("rb") as f:
+            chats = openwebui.read_chats(f, path.name)
+            convs = (c if isinstance(c, FileError) else openwebui.convert(c) for c in chats)
+            self._stream(convs, owner, "openwebui", summary)
         return summary
 
     def import_causerie(self, path: Path, owner: str) -> Summary:
