@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 
 from causerie import __version__
 from causerie.http import install_error_handlers, limit_body_size
-from causerie.routers import auth, conversations, health, knowledge, metrics, openai
+from causerie.routers import auth, conversations, health, imports, knowledge, metrics, openai
 from causerie.settings import Settings
 from causerie.ui import mount_ui
 from causerie.wiring import build_services
@@ -50,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         limit_body_size,
         max_bytes=settings.max_request_bytes,
-        larger=[knowledge.upload_body_limit(settings)],
+        larger=[knowledge.upload_body_limit(settings), imports.import_body_limit()],
     )
     app.include_router(health.router)
     app.include_router(metrics.router)
@@ -61,5 +61,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(knowledge.router)
     app.include_router(knowledge.conversation_router)
     app.include_router(knowledge.v1_router)
+    app.include_router(imports.router)
     mount_ui(app)  # last: the UI at / must not shadow the API routes
     return app

@@ -11,6 +11,8 @@ from causerie.providers.routing import Routing
 from causerie.services.auth import AuthService
 from causerie.services.completions import CompletionService
 from causerie.services.conversations import ConversationService
+from causerie.services.imports import ImportService
+from causerie.services.imports.jobs import ImportJobs
 from causerie.services.logins import LoginThrottle
 from causerie.services.models import ModelCatalog
 from causerie.services.quotas import QuotaService
@@ -32,6 +34,7 @@ class Services:
     auth: AuthService
     quotas: QuotaService
     logins: LoginThrottle
+    imports: ImportJobs
 
 
 def build_services(settings: Settings) -> Services:
@@ -66,4 +69,5 @@ def build_services(settings: Settings) -> Services:
             settings.login_failures_per_address,
             settings.login_window_seconds,
         ),
+        imports=ImportJobs(ImportService(db), settings.data_dir / "imports"),
     )
