@@ -79,6 +79,13 @@ const STRINGS = {
     succeeded: 'done', failed: 'failed', cancelled: 'cancelled', duplicate: 'already there',
     reindexed: 're-indexed', empty: 'No collection yet.', passage: 'Cited passage',
     grounded: 'Answers from', docs: 'documents',
+    // Import and export (imports.js)
+    importExport: 'Import and export', importKind: 'Export to import',
+    importChatgpt: 'ChatGPT export (ZIP)', importOpenwebui: 'Open WebUI chats (JSON)',
+    importCauserie: 'Causerie export (ZIP)', importFile: 'Import a file',
+    exportMine: 'Export my conversations', importRunning: 'importing…',
+    importAdded: 'new conversations:', importUpdated: 'updated:', importMessages: 'messages:',
+    importUnchanged: 'already imported:', importSkipped: 'skipped:',
   },
   fr: {
     conversations: 'Discussions',
@@ -156,6 +163,14 @@ const STRINGS = {
     succeeded: 'terminé', failed: 'échec', cancelled: 'annulé', duplicate: 'déjà présent',
     reindexed: 'réindexé', empty: 'Aucune collection.', passage: 'Passage cité',
     grounded: 'Répond à partir de', docs: 'documents',
+    // Import and export (imports.js)
+    importExport: 'Importer et exporter', importKind: 'Export à importer',
+    importChatgpt: 'Export ChatGPT (ZIP)', importOpenwebui: 'Discussions Open WebUI (JSON)',
+    importCauserie: 'Export Causerie (ZIP)', importFile: 'Importer un fichier',
+    exportMine: 'Exporter mes discussions', importRunning: 'importation…',
+    importAdded: 'nouvelles discussions\u202f:', importUpdated: 'mises à jour\u202f:',
+    importMessages: 'messages\u202f:', importUnchanged: 'déjà importées\u202f:',
+    importSkipped: 'ignorées\u202f:',
   },
 };
 

@@ -5,6 +5,7 @@ import { showAccount, signIn } from './auth.js';
 import { Chat } from './chat.js';
 import { h, icon, mountIcons, toast } from './dom.js';
 import { applyI18n, languagePreference, setLanguagePreference, t } from './i18n.js';
+import { Imports } from './imports.js';
 import { Knowledge } from './knowledge.js';
 import { preloadMath } from './markdown.js';
 import { Sidebar } from './sidebar.js';
@@ -27,6 +28,7 @@ class App {
     this.chat = new Chat(this);
     this.sidebar = new Sidebar(this);
     this.knowledge = new Knowledge(this);
+    this.imports = new Imports(this);
   }
 
   async start() {

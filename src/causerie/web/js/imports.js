@@ -1,0 +1,58 @@
+// Settings → Import and export: upload an export as a job, follow its progress, show the summary.
+
+import { call } from './api.js';
+import { t } from './i18n.js';
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 400;
+
+export class Imports {
+  constructor(app) {
+    this.app = app;
+    $('import-file').addEventListener('change', (e) => this.upload(e.target));
+  }
+
+  async upload(input) {
+    const file = input.files[0];
+    input.value = '';
+    if (!file) return;
+    const form = new FormData();
+    form.append('kind', $('import-kind').value);
+    form.append('file', file, file.name);
+    const bar = $('import-progress');
+    const status = $('import-status');
+    bar.hidden = false;
+    bar.value = 0;
+    status.textContent = `${file.name}: ${t('importRunning')}`;
+    try {
+      let job = await call('POST', '/api/imports', form);
+      while (job.status === 'queued' || job.status === 'running') {
+        bar.value = job.progress;
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        job = await call('GET', `/api/imports/${job.id}`);
+      }
+      bar.value = 1;
+      status.textContent = job.status === 'succeeded'
+        ? `${file.name}: ${summaryText(job.summary)}`
+        : `${file.name}: ${t('failed')}: ${job.error}`;
+      await this.app.sidebar.reload();
+    } catch (err) {
+      status.textContent = `${file.name}: ${t('failed')}: ${err.message}`;
+    }
+  }
+}
+
+/** The job's summary in the UI's language: imported, skipped and why, errors. */
+function summaryText(s) {
+  const parts = [
+    `${t('importAdded')} ${s.conversations_added}`,
+    `${t('importUpdated')} ${s.conversations_updated}`,
+    `${t('importMessages')} ${s.messages_added}`,
+    `${t('importUnchanged')} ${s.unchanged}`,
+  ];
+  for (const [reason, n] of Object.entries(s.skipped)) {
+    parts.push(`${t('importSkipped')} ${n} (${reason})`);
+  }
+  for (const error of s.errors) parts.push(`${t('failed')}: ${error}`);
+  return parts.join(' · ');
+}
