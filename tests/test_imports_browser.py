@@ -16,6 +16,8 @@ def test_import_a_chatgpt_zip_and_export_from_settings(tmp_path: Path) -> None:
     config = write_config(tmp_path / "causerie.toml", [smol_model()])
     with LiveServer(config, tmp_path / "data") as server, chromium() as browser:
         tab = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
         tab.goto(server.url + "/")
         tab.wait_for_selector("body[data-ready='1']")
         tab.click("#open-prefs")
@@ -36,3 +38,4 @@ def test_import_a_chatgpt_zip_and_export_from_settings(tmp_path: Path) -> None:
         assert tab.locator("#export-link").inner_text() == "Exporter mes discussions"
         tab.click("#prefs button[type=submit]")
         tab.get_by_text("Edited question").first.wait_for(timeout=10_000)
+        assert not errors, errors
