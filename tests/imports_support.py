@@ -189,3 +189,10 @@ def write_zip(path: Path, files: dict[str, bytes]) -> Path:
 
 def dumps(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+def modelless(data_dir: Path):  # type: ignore[no-untyped-def]
+    """Settings without models: imports and the conversations API need none (fast start)."""
+    from causerie.settings import Settings
+
+    return Settings(data_dir=data_dir, models=[])

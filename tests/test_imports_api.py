@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.imports_support import dumps, full_export, write_zip
-from tests.support import app_client, smol_settings
+from tests.imports_support import dumps, full_export, modelless, write_zip
+from tests.support import app_client
 
 
 async def _finished(c: httpx.AsyncClient, job: dict) -> dict:
@@ -24,7 +24,7 @@ async def _finished(c: httpx.AsyncClient, job: dict) -> dict:
 
 async def test_upload_a_chatgpt_zip_then_export_and_restore(tmp_path: Path) -> None:
     export = write_zip(tmp_path / "e.zip", {"conversations.json": dumps(full_export())})
-    async with app_client(smol_settings(tmp_path / "a")) as c:
+    async with app_client(modelless(tmp_path / "a")) as c:
         files = {"file": ("chatgpt.zip", export.read_bytes(), "application/zip")}
         r = await c.post("/api/imports", data={"kind": "chatgpt"}, files=files)
         assert r.status_code == 202, r.text
@@ -55,7 +55,7 @@ async def test_upload_a_chatgpt_zip_then_export_and_restore(tmp_path: Path) -> N
         names = zipfile.ZipFile(io.BytesIO(down.content)).namelist()
         assert set(names) == {"manifest.json", "conversations.jsonl"}
 
-    async with app_client(smol_settings(tmp_path / "b")) as c:
+    async with app_client(modelless(tmp_path / "b")) as c:
         files = {"file": ("causerie-export.zip", down.content, "application/zip")}
         job = await _finished(
             c, (await c.post("/api/imports", data={"kind": "causerie"}, files=files)).json()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.imports_support import dumps, full_export, write_zip
-from tests.support import app_client, smol_settings
+from tests.imports_support import dumps, full_export, modelless, write_zip
+from tests.support import app_client
 
 
 def _causerie(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,7 +51,7 @@ async def test_export_then_import_into_a_fresh_instance(tmp_path: Path) -> None:
     source, target = tmp_path / "a", tmp_path / "b"
     chatgpt = write_zip(tmp_path / "chatgpt.zip", {"conversations.json": dumps(full_export())})
     assert _causerie("import", "chatgpt", str(chatgpt), "--data-dir", str(source)).returncode == 0
-    async with app_client(smol_settings(source)) as c:
+    async with app_client(modelless(source)) as c:
         made = await c.post(
             "/api/conversations",
             json={"title": "Settings kept", "system_prompt": "Be brief.", "temperature": 0.3},
@@ -72,7 +72,7 @@ async def test_export_then_import_into_a_fresh_instance(tmp_path: Path) -> None:
     again = _causerie("import", "causerie", str(archive), "--data-dir", str(target))
     assert "imported: 0 new conversation(s), 0 updated, 0 message(s); 10 already" in again.stderr
 
-    async with app_client(smol_settings(target)) as c:
+    async with app_client(modelless(target)) as c:
         after = await _snapshot(c)
     assert after == before
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.imports_support import T0, Chat, dumps, full_export, write_zip
-from tests.support import app_client, smol_settings
+from tests.imports_support import T0, Chat, dumps, full_export, modelless, write_zip
+from tests.support import app_client
 
 
 def _import(path: Path, data: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -57,7 +57,7 @@ async def test_zip_of_the_old_layout_keeps_every_case(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "imported: 0 new conversation(s), 0 updated, 0 message(s); 9 already" in again.stderr
 
-    async with app_client(smol_settings(data)) as c:
+    async with app_client(modelless(data)) as c:
         convs = await _by_title(c)
         assert len(convs) == 9
 
@@ -134,7 +134,7 @@ async def test_sharded_folder_survives_a_broken_shard_and_takes_a_newer_export(
     assert update.returncode == 0, update.stderr
     assert "imported: 0 new conversation(s), 1 updated, 2 message(s)" in update.stderr
 
-    async with app_client(smol_settings(data)) as c:
+    async with app_client(modelless(data)) as c:
         convs = await _by_title(c)
         assert len(convs) == 5
         assert _texts(convs["Regenerated"]) == ["Name a colour", "Blue", "And another?", "Green"]

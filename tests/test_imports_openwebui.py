@@ -8,7 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.support import app_client, smol_settings
+from tests.imports_support import modelless
+from tests.support import app_client
 
 T = 1_720_000_000
 
@@ -93,7 +94,7 @@ async def test_open_webui_export_with_branches_and_a_flat_chat(tmp_path: Path) -
     again = _import(export, data)
     assert "imported: 0 new conversation(s), 0 updated, 0 message(s); 3 already" in again.stderr
 
-    async with app_client(smol_settings(data)) as c:
+    async with app_client(modelless(data)) as c:
         page = (await c.get("/api/conversations")).json()["data"]
         convs = {x["title"]: (await c.get(f"/api/conversations/{x['id']}")).json() for x in page}
     assert set(convs) == {"Tree chat", "Old style question", "Picture"}
