@@ -14,6 +14,7 @@ from causerie.services.conversations import ConversationService
 from causerie.services.logins import LoginThrottle
 from causerie.services.models import ModelCatalog
 from causerie.services.quotas import QuotaService
+from causerie.services.responses import ResponseService
 from causerie.settings import Settings
 from causerie.store.db import Database, make_engine
 
@@ -32,6 +33,7 @@ class Services:
     auth: AuthService
     quotas: QuotaService
     logins: LoginThrottle
+    responses: ResponseService
 
 
 def build_services(settings: Settings) -> Services:
@@ -66,4 +68,5 @@ def build_services(settings: Settings) -> Services:
             settings.login_failures_per_address,
             settings.login_window_seconds,
         ),
+        responses=ResponseService(db, completions),
     )
