@@ -217,7 +217,12 @@ async def alices(pair: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> dict[str,
     done = await wait_job(alice, job["id"])
     assert done["status"] == "succeeded", done
     key = (await alice.post("/api/keys", json={"name": "second"})).json()
+    resp = await alice.post(
+        "/v1/responses", json={"model": SMOL, "input": "Say hello.", "max_output_tokens": 4}
+    )
+    assert resp.status_code == 200, resp.text
     return {
+        "resp": resp.json()["id"],
         "conv": conv["id"],
         "user_msg": messages[0]["id"],
         "reply": messages[-1]["id"],
@@ -249,6 +254,11 @@ OBJECT_ROUTES = [
     ("GET", f"{K}/documents/{{doc}}", None),
     ("GET", f"{K}/documents/{{doc}}/passage?start=0&end=5", None),
     ("POST", f"{K}/search", {"query": "notes", "collections": ["{col}"]}),
+    ("GET", "/v1/responses/{resp}", None),
+    ("GET", "/v1/responses/{resp}/input_items", None),
+    ("POST", "/v1/responses/{resp}/cancel", None),
+    ("POST", "/v1/responses", {"model": SMOL, "input": "hi", "previous_response_id": "{resp}"}),
+    ("DELETE", "/v1/responses/{resp}", None),
     ("DELETE", "/api/keys/{key}", None),
     ("DELETE", f"{K}/documents/{{doc}}", None),
     ("DELETE", f"{K}/collections/{{col}}", None),
@@ -293,6 +303,7 @@ async def test_another_users_objects_are_404_on_every_route(
     assert (await alice.get(f"{K}/documents/{alices['doc']}")).status_code == 200
     keys = (await alice.get("/api/keys")).json()["data"]
     assert next(k for k in keys if k["id"] == alices["key"])["revoked_at"] is None
+    assert (await alice.get(f"/v1/responses/{alices['resp']}")).status_code == 200
 
 
 async def test_document_upload_into_another_users_collection_is_404(
