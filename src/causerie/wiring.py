@@ -15,6 +15,7 @@ from causerie.services.logins import LoginThrottle
 from causerie.services.models import ModelCatalog
 from causerie.services.quotas import QuotaService
 from causerie.services.responses import ResponseService
+from causerie.services.stored_completions import StoredCompletions
 from causerie.settings import Settings
 from causerie.store.db import Database, make_engine
 
@@ -34,6 +35,7 @@ class Services:
     quotas: QuotaService
     logins: LoginThrottle
     responses: ResponseService
+    stored_completions: StoredCompletions
 
 
 def build_services(settings: Settings) -> Services:
@@ -69,4 +71,5 @@ def build_services(settings: Settings) -> Services:
             settings.login_window_seconds,
         ),
         responses=ResponseService(db, completions),
+        stored_completions=StoredCompletions(db),
     )

@@ -1,4 +1,4 @@
-"""stored responses: Responses API objects owned by their user
+"""stored responses: Responses API objects and stored chat completions, owned by their user
 
 Revision ID: 0006_stored_responses
 Revises: 0004_login_failures
@@ -32,7 +32,25 @@ def upgrade() -> None:
     op.create_index(
         "ix_stored_responses_owner_created", "stored_responses", ["owner_id", "created_at"]
     )
+    op.create_table(
+        "stored_chat_completions",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column(
+            "owner_id", sa.String(64), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+        ),
+        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("stored_at", sa.BigInteger(), nullable=False),
+        sa.Column("metadata", sa.JSON(), nullable=False),
+        sa.Column("completion", sa.JSON(), nullable=False),
+        sa.Column("messages", sa.JSON(), nullable=False),
+    )
+    op.create_index(
+        "ix_stored_chat_completions_owner_stored",
+        "stored_chat_completions",
+        ["owner_id", "stored_at", "id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("stored_chat_completions")
     op.drop_table("stored_responses")
