@@ -32,9 +32,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: tests.support
 from tests.support import LiveServer
 
-# The chat completions, models and embeddings parts of the SDK's suite.
+# The chat completions (and stored ones), responses, models and embeddings parts of the suite.
 FILES = (
     "tests/api_resources/chat/test_completions.py",
+    "tests/api_resources/test_responses.py",
+    "tests/api_resources/responses/test_input_items.py",
     "tests/api_resources/chat/completions/test_messages.py",
     "tests/api_resources/test_models.py",
     "tests/api_resources/test_embeddings.py",
