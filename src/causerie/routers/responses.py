@@ -9,7 +9,7 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from causerie.errors import CauserieError
+from causerie.errors import CauserieError, InvalidRequest
 from causerie.http import EventStreamResponse, coalesce, sse_event
 from causerie.protocol_responses import CreateResponse, DeleteResponseResponse, ResponseItemList
 from causerie.routers import services
@@ -54,8 +54,14 @@ async def _sse(
 
 
 @router.get("/{response_id}")
-async def get_response(response_id: str, request: Request) -> dict[str, Any]:
+async def get_response(response_id: str, request: Request, stream: bool = False) -> dict[str, Any]:
     """A stored response of the caller's."""
+    if stream:  # replays a background response's events at OpenAI; there are none here
+        raise InvalidRequest(
+            "stream=true on a stored response (replaying a background response's events) "
+            "is not supported.",
+            param="stream",
+        )
     return await anyio.to_thread.run_sync(
         services(request).responses.get, response_id, _owner(request)
     )
