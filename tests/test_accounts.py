@@ -217,7 +217,24 @@ async def alices(pair: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> dict[str,
     done = await wait_job(alice, job["id"])
     assert done["status"] == "succeeded", done
     key = (await alice.post("/api/keys", json={"name": "second"})).json()
+    resp = await alice.post(
+        "/v1/responses", json={"model": SMOL, "input": "Say hello.", "max_output_tokens": 4}
+    )
+    assert resp.status_code == 200, resp.text
+    chat = await alice.post(
+        "/v1/chat/completions",
+        json={
+            "model": SMOL,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 2,
+            "store": True,
+            "metadata": {"owner": "alice"},
+        },
+    )
+    assert chat.status_code == 200, chat.text
     return {
+        "resp": resp.json()["id"],
+        "chat": chat.json()["id"],
         "conv": conv["id"],
         "user_msg": messages[0]["id"],
         "reply": messages[-1]["id"],
@@ -249,6 +266,15 @@ OBJECT_ROUTES = [
     ("GET", f"{K}/documents/{{doc}}", None),
     ("GET", f"{K}/documents/{{doc}}/passage?start=0&end=5", None),
     ("POST", f"{K}/search", {"query": "notes", "collections": ["{col}"]}),
+    ("GET", "/v1/responses/{resp}", None),
+    ("GET", "/v1/responses/{resp}/input_items", None),
+    ("POST", "/v1/responses/{resp}/cancel", None),
+    ("POST", "/v1/responses", {"model": SMOL, "input": "hi", "previous_response_id": "{resp}"}),
+    ("DELETE", "/v1/responses/{resp}", None),
+    ("GET", "/v1/chat/completions/{chat}", None),
+    ("POST", "/v1/chat/completions/{chat}", {"metadata": {"k": "v"}}),
+    ("GET", "/v1/chat/completions/{chat}/messages", None),
+    ("DELETE", "/v1/chat/completions/{chat}", None),
     ("DELETE", "/api/keys/{key}", None),
     ("DELETE", f"{K}/documents/{{doc}}", None),
     ("DELETE", f"{K}/collections/{{col}}", None),
@@ -293,6 +319,9 @@ async def test_another_users_objects_are_404_on_every_route(
     assert (await alice.get(f"{K}/documents/{alices['doc']}")).status_code == 200
     keys = (await alice.get("/api/keys")).json()["data"]
     assert next(k for k in keys if k["id"] == alices["key"])["revoked_at"] is None
+    assert (await alice.get(f"/v1/responses/{alices['resp']}")).status_code == 200
+    mine = (await alice.get(f"/v1/chat/completions/{alices['chat']}")).json()
+    assert mine["metadata"] == {"owner": "alice"}
 
 
 async def test_document_upload_into_another_users_collection_is_404(
@@ -311,7 +340,8 @@ async def test_another_users_objects_are_never_listed(
 ) -> None:
     alice, bob = pair
     assert (await alice.get("/api/conversations")).json()["data"]
-    for path in ("/api/conversations", "/api/conversations?q=secret", f"{K}/collections"):
+    paths = ("/api/conversations", "/api/conversations?q=secret", f"{K}/collections")
+    for path in (*paths, "/v1/chat/completions", "/v1/chat/completions?metadata[owner]=alice"):
         listing = (await bob.get(path)).json()
         assert listing["data"] == [], (path, listing)
     keys = (await bob.get("/api/keys")).json()["data"]

@@ -87,6 +87,18 @@ async def test_tokens_per_day_per_key(web: Site) -> None:
     assert usage[0]["requests"] == 2 and usage[0]["total_tokens"] > 2
 
 
+async def test_responses_count_as_usage_and_against_the_quota(web: Site) -> None:
+    key, _ = await web.user_key("frugal", "frugal-pw", tokens_per_day=1)
+    c = await web.client(key)
+    body = {"model": SMOL, "input": "Hi", "max_output_tokens": 2}
+    first = await c.post("/v1/responses", json=body)
+    assert first.status_code == 200, first.text
+    _assert_429(await c.post("/v1/responses", json=body))
+    rows = (await c.get("/api/usage")).json()["data"]
+    spent = first.json()["usage"]
+    assert sum(r["total_tokens"] for r in rows) >= spent["input_tokens"] + spent["output_tokens"]
+
+
 async def test_admin_sets_a_users_daily_tokens(web: Site) -> None:
     admin = await web.login(ADMIN, ADMIN_PASSWORD)
     created = await admin.post(

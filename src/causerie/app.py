@@ -11,7 +11,17 @@ from fastapi import Depends, FastAPI
 
 from causerie import __version__
 from causerie.http import install_error_handlers, limit_body_size
-from causerie.routers import auth, conversations, health, imports, knowledge, metrics, openai
+from causerie.routers import (
+    auth,
+    chat_store,
+    conversations,
+    health,
+    imports,
+    knowledge,
+    metrics,
+    openai,
+    responses,
+)
 from causerie.settings import Settings
 from causerie.ui import mount_ui
 from causerie.wiring import build_services
@@ -55,6 +65,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(openai.router)
+    app.include_router(responses.router)
+    app.include_router(chat_store.router)
     app.include_router(auth.router)
     app.include_router(auth.admin_router)
     app.include_router(conversations.router)

@@ -16,6 +16,8 @@ from causerie.services.imports.jobs import ImportJobs
 from causerie.services.logins import LoginThrottle
 from causerie.services.models import ModelCatalog
 from causerie.services.quotas import QuotaService
+from causerie.services.responses import ResponseService
+from causerie.services.stored_completions import StoredCompletions
 from causerie.settings import Settings
 from causerie.store.db import Database, make_engine
 
@@ -35,6 +37,8 @@ class Services:
     quotas: QuotaService
     logins: LoginThrottle
     imports: ImportJobs
+    responses: ResponseService
+    stored_completions: StoredCompletions
 
 
 def build_services(settings: Settings) -> Services:
@@ -70,4 +74,6 @@ def build_services(settings: Settings) -> Services:
             settings.login_window_seconds,
         ),
         imports=ImportJobs(ImportService(db), settings.data_dir / "imports"),
+        responses=ResponseService(db, completions),
+        stored_completions=StoredCompletions(db),
     )

@@ -22,7 +22,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/state"})
 # Model calls: these are what rate limits and token quotas count.
 METERED = re.compile(
-    r"^/v1/(chat/completions|embeddings)$"
+    r"^/v1/(chat/completions|embeddings|responses)$"
     r"|^/api/conversations/[^/]+/messages(/[^/]+/regenerate)?$"
 )
 

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -14,6 +15,7 @@ from causerie.http import EventStreamResponse, coalesce, sse_data
 from causerie.protocol import CreateChatCompletionRequest, ListModelsResponse, Model
 from causerie.routers import services
 from causerie.routers.auth import billed_to
+from causerie.services.completions import Outcome
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 DISCONNECT_POLL_SECONDS = 0.25
@@ -43,25 +45,39 @@ async def retrieve_model(model_id: str, request: Request) -> Model:
 async def create_chat_completion(body: CreateChatCompletionRequest, request: Request) -> Response:
     """Chat completions, streamed as server-sent events or returned whole."""
     svc = services(request).completions
-    prep = svc.prepare(body, billed_to=billed_to(request))
+    payer = billed_to(request)
+    prep = svc.prepare(body, billed_to=payer)
+    stored = services(request).stored_completions
     if not body.stream:
         result = await _unless_disconnected(request, svc.complete(prep))
+        if body.store and not isinstance(result, Response):
+            await anyio.to_thread.run_sync(stored.save, payer[0], body, result)
         return result if isinstance(result, Response) else JSONResponse(result)
-    chunks = svc.stream(prep)
+    outcome = Outcome()
+    chunks = svc.stream(prep, outcome)
     # Wait for the first chunk so that failures before any output keep their status.
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
         first = None
-    return EventStreamResponse(coalesce(_sse(first, chunks)))
+
+    async def keep() -> None:  # store: true on a stream keeps it once it has ended
+        if body.store and first is not None:
+            await anyio.to_thread.run_sync(stored.save_streamed, payer[0], body, first, outcome)
+
+    return EventStreamResponse(coalesce(_sse(first, chunks, keep)))
 
 
-async def _sse(first: dict | None, chunks: AsyncIterator[dict]) -> AsyncIterator[bytes]:
+async def _sse(
+    first: dict | None, chunks: AsyncIterator[dict], ended: Any = None
+) -> AsyncIterator[bytes]:
     try:
         if first is not None:
             yield sse_data(first)
         async for chunk in chunks:
             yield sse_data(chunk)
+        if ended is not None:
+            await ended()
         yield sse_data("[DONE]")
     except CauserieError as exc:  # after output started, the status is already sent
         yield sse_data(exc.body())
