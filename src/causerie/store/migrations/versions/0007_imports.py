@@ -1,7 +1,7 @@
 """imports: which conversations and messages came from which export entry
 
 Revision ID: 0007_imports
-Revises: 0004_login_failures
+Revises: 0006_stored_responses
 Create Date: 2026-12-01 23:30:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_imports"
-down_revision = "0004_login_failures"
+down_revision = "0006_stored_responses"
 branch_labels = None
 depends_on = None
 
