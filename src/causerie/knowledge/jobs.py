@@ -334,7 +334,9 @@ class IngestionJobs:
 
     def _fetch(self, job_id: str, url: str) -> tuple[bytes, str | None]:
         self._update(job_id, stage="fetching")
-        return self.fetcher.fetch(url)
+        with self._lock:
+            cancel = self._cancel.get(job_id)
+        return self.fetcher.fetch(url, cancel)
 
     def _owner_of(self, job_id: str) -> tuple[str, str]:
         with self.db.session() as s:
