@@ -106,6 +106,12 @@ class KnowledgeConfig(BaseModel):
     fetch_timeout: float = Field(
         20.0, gt=0, description="Seconds to fetch a URL, redirects included."
     )
+    job_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        description="An ingestion job belongs to the server that took it while its "
+        "heartbeat renews this lease; another server recovers it only once expired.",
+    )
     allow_private_urls: bool = Field(
         False,
         description="Let documents be fetched from loopback, private and CGNAT addresses "

@@ -10,8 +10,10 @@ the check and the connection (rebinding) cannot send it elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import httpx
 
 from causerie.errors import InvalidRequest, PayloadTooLarge
+from causerie.knowledge.service import Cancelled
 
 MAX_REDIRECTS = 5
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -141,26 +144,36 @@ class Fetcher:
         """The URL's checked address (UrlRefused if refused)."""
         return check_url(url, self.allow_private, self.resolve)
 
-    def fetch(self, url: str) -> tuple[bytes, str | None]:
-        """The body and content type at url, following (and checking) redirects."""
+    def fetch(self, url: str, cancelled: threading.Event | None = None) -> tuple[bytes, str | None]:
+        """The body and content type at url, following (and checking) redirects.
+
+        The whole fetch is bounded by the timeout and stops when cancelled is set, even
+        while a server trickles its headers (httpx's timeouts are per read).
+        """
         deadline = time.monotonic() + self.timeout
+        cancelled = cancelled or threading.Event()
         current = httpx.URL(url)
         for _ in range(MAX_REDIRECTS + 1):
             target = self.check(current)
             try:
-                location, body, media_type = self._get(target, deadline)
-            except httpx.TimeoutException:
-                raise InvalidRequest(
-                    f"Fetching {current} took longer than {self.timeout:g} s."
-                ) from None
+                with Watchdog(deadline, cancelled) as watchdog:
+                    location, body, media_type = self._get(target, deadline, watchdog.trace)
             except httpx.HTTPError as exc:
+                if cancelled.is_set():
+                    raise Cancelled from None
+                if isinstance(exc, httpx.TimeoutException) or time.monotonic() >= deadline:
+                    raise InvalidRequest(
+                        f"Fetching {current} took longer than {self.timeout:g} s."
+                    ) from None
                 raise InvalidRequest(f"Fetching {current} failed: {exc}") from None
             if location is None:
                 return body, media_type
             current = redirect_url(current, location)
         raise InvalidRequest(f"{url} redirects more than {MAX_REDIRECTS} times.")
 
-    def _get(self, target: Target, deadline: float) -> tuple[str | None, bytes, str | None]:
+    def _get(
+        self, target: Target, deadline: float, trace: Callable[[str, dict], None]
+    ) -> tuple[str | None, bytes, str | None]:
         """One GET to the checked address: (redirect location, body, content type)."""
         url = target.url
         pinned = url.copy_with(host=target.address)
@@ -174,7 +187,7 @@ class Fetcher:
                 "GET",
                 pinned,
                 headers=headers,
-                extensions={"sni_hostname": url.raw_host.decode("ascii")},
+                extensions={"sni_hostname": url.raw_host.decode("ascii"), "trace": trace},
             ) as resp,
         ):
             if resp.is_redirect:
@@ -195,3 +208,40 @@ class Fetcher:
                 if time.monotonic() > deadline:
                     raise httpx.ReadTimeout("total time limit")
             return None, bytes(body), resp.headers.get("content-type")
+
+
+class Watchdog:
+    """Shuts a fetch's socket down at its deadline or on cancel, waking a blocked read."""
+
+    POLL = 0.2  # how soon a cancel takes effect
+
+    def __init__(self, deadline: float, cancelled: threading.Event):
+        self.deadline = deadline
+        self.cancelled = cancelled
+        self._done = threading.Event()
+        self._socket: socket.socket | None = None
+        self._thread = threading.Thread(target=self._watch, name="causerie-fetch-watchdog")
+
+    def trace(self, event: str, info: dict) -> None:
+        """httpcore's trace hook: remember the socket (the TLS one once wrapped)."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            stream = info.get("return_value")
+            if stream is not None:
+                self._socket = stream.get_extra_info("socket")
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.POLL):
+            if self.cancelled.is_set() or time.monotonic() >= self.deadline:
+                sock = self._socket
+                if sock is not None:
+                    with contextlib.suppress(OSError):  # already closed: it is ending
+                        sock.shutdown(socket.SHUT_RDWR)
+                return
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()

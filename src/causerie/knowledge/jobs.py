@@ -3,6 +3,12 @@
 One worker thread: embedding is CPU-bound and the machine has few cores, so jobs run
 one after the other while the server keeps answering. Each job's row in the database
 is its progress report; cancelling sets a flag the worker checks between batches.
+
+A job belongs to the process that created it: the row carries a lease (owner id and
+expiry) that a heartbeat thread renews. Another server on the same database, starting
+or running, recovers (marks failed) only jobs whose lease has expired, i.e. whose process
+died; every write a worker makes is conditional on still holding the lease, so a
+recovered job is never relabelled afterwards.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import hashlib
 import logging
 import tempfile
 import threading
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 from urllib.parse import unquote
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from causerie.errors import CauserieError, NotFound, PayloadTooLarge
 from causerie.knowledge.extract import extract
@@ -57,8 +66,13 @@ class IngestionJobs:
         *,
         max_bytes: int,
         fetcher: Fetcher,
+        lease_seconds: float = 30.0,
     ):
         self.knowledge = knowledge
+        self.worker_id = uuid.uuid4().hex  # this process, as lease owner
+        self.lease = timedelta(seconds=lease_seconds)
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
         self.db = knowledge.db
         self.max_bytes = max_bytes
         self.fetcher = fetcher
@@ -69,12 +83,68 @@ class IngestionJobs:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Mark jobs a previous process left unfinished as failed."""
+        """Recover jobs whose process died, then keep this process's leases alive."""
+        self._recover_expired()
+        with self._lock:
+            self._ensure_heartbeat()
+
+    def _ensure_heartbeat(self) -> None:
+        # Also started by the first job, for the CLI, which never calls start().
+        if self._heartbeat is None:
+            self._stop.clear()
+            self._heartbeat = threading.Thread(
+                target=self._beat, name="causerie-job-lease", daemon=True
+            )
+            self._heartbeat.start()
+
+    def _beat(self) -> None:
+        # Three renewals per lease: one missed beat (a slow disk) does not lose the job.
+        while not self._stop.wait(self.lease.total_seconds() / 3):
+            try:
+                self._renew()
+                self._recover_expired()
+            except Exception:  # a locked database now and then: the next beat retries
+                log.exception("job lease heartbeat failed")
+
+    def _renew(self) -> None:
         with self.db.session() as s:
             s.execute(
                 update(Job)
-                .where(Job.status.in_(ACTIVE))
-                .values(status="failed", error="the server stopped during this job")
+                .where(Job.lease_owner == self.worker_id, Job.status.in_(ACTIVE))
+                .values(lease_expires=utcnow() + self.lease)
+            )
+
+    def _release_unfinished(self) -> None:
+        """Jobs of this process that will not run now it stops (queued behind a cancel)."""
+        with self.db.session() as s:
+            s.execute(
+                update(Job)
+                .where(Job.lease_owner == self.worker_id, Job.status.in_(ACTIVE))
+                .values(
+                    status="failed",
+                    stage="done",
+                    error="the server stopped during this job",
+                    lease_owner=None,
+                    updated_at=utcnow(),
+                )
+            )
+
+    def _recover_expired(self) -> None:
+        """Fail active jobs no live process holds (expired or pre-lease rows)."""
+        with self.db.session() as s:
+            s.execute(
+                update(Job)
+                .where(
+                    Job.status.in_(ACTIVE),
+                    or_(Job.lease_expires.is_(None), Job.lease_expires < utcnow()),
+                )
+                .values(
+                    status="failed",
+                    stage="done",
+                    error="the server stopped during this job",
+                    lease_owner=None,
+                    updated_at=utcnow(),
+                )
             )
 
     def close(self) -> None:
@@ -85,6 +155,12 @@ class IngestionJobs:
                 event.set()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        self._stop.set()  # after the worker: a long last job keeps its lease to the end
+        with self._lock:
+            beat, self._heartbeat = self._heartbeat, None
+        if beat is not None:
+            beat.join()
+        self._release_unfinished()
         with self._lock:
             spooled, self._spooled = list(self._spooled.values()), {}
         for path in spooled:  # jobs that never ran
@@ -148,7 +224,12 @@ class IngestionJobs:
         with self.db.session() as s:
             owned_collection(s, owner, collection_id)
             job = Job(
-                owner_id=owner, collection_id=collection_id, name=name[:500], source=source[:2000]
+                owner_id=owner,
+                collection_id=collection_id,
+                name=name[:500],
+                source=source[:2000],
+                lease_owner=self.worker_id,
+                lease_expires=utcnow() + self.lease,
             )
             s.add(job)
             s.flush()
@@ -156,6 +237,7 @@ class IngestionJobs:
 
     def _enqueue(self, job: dict, load: Any) -> dict:
         with self._lock:
+            self._ensure_heartbeat()
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="causerie-ingest")
             event = threading.Event()
@@ -194,7 +276,7 @@ class IngestionJobs:
             if event is not None:
                 event.set()
             if job["status"] == "queued" or event is None:
-                self._finish(job_id, "cancelled", error="cancelled by the user")
+                self._finish(job_id, "cancelled", error="cancelled by the user", any_owner=True)
             return self.get(owner, job_id)
         return job
 
@@ -209,9 +291,11 @@ class IngestionJobs:
     def _run(self, job: dict, load: Any, cancel: threading.Event) -> None:
         job_id = job["id"]
         try:
-            if cancel.is_set() or self._status(job_id) != "queued":
+            if cancel.is_set():
                 raise Cancelled
-            self._update(job_id, status="running", stage="reading")
+            with self.db.session() as s:
+                if not claim_job(s, job_id, self.worker_id, utcnow() + self.lease):
+                    return  # cancelled or recovered meanwhile: its row already says so
             data, media_type = load()
             sha = hashlib.sha256(data).hexdigest()
             owner, collection_id = self._owner_of(job_id)
@@ -250,24 +334,53 @@ class IngestionJobs:
 
     def _fetch(self, job_id: str, url: str) -> tuple[bytes, str | None]:
         self._update(job_id, stage="fetching")
-        return self.fetcher.fetch(url)
+        with self._lock:
+            cancel = self._cancel.get(job_id)
+        return self.fetcher.fetch(url, cancel)
 
     def _owner_of(self, job_id: str) -> tuple[str, str]:
         with self.db.session() as s:
             job = s.get_one(Job, job_id)
             return job.owner_id, job.collection_id
 
-    def _status(self, job_id: str) -> str:
+    def _update(self, job_id: str, *, any_owner: bool = False, **values: Any) -> None:
+        """Write a job's progress, only while this process still holds its lease."""
+        where = [Job.id == job_id, Job.status.in_(ACTIVE)]
+        if not any_owner:
+            where.append(Job.lease_owner == self.worker_id)
         with self.db.session() as s:
-            return s.get_one(Job, job_id).status
-
-    def _update(self, job_id: str, **values: Any) -> None:
-        with self.db.session() as s:
-            s.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow(), **values))
+            s.execute(update(Job).where(*where).values(updated_at=utcnow(), **values))
 
     def _finish(self, job_id: str, status: str, **values: Any) -> None:
         values.setdefault("error", None)
-        self._update(job_id, status=status, stage="done", **values)
+        self._update(job_id, status=status, stage="done", lease_owner=None, **values)
+
+
+def claim_job(s: Session, job_id: str, worker: str, until: Any) -> bool:
+    """Take a queued job for worker until the given time; False if it is not claimable.
+
+    The one place a job changes hands: a conditional UPDATE, atomic on SQLite (one
+    writer) and on PostgreSQL. A queued job is claimable by the process holding its lease
+    (the one that has its spooled upload) or by anyone once that lease has expired; a
+    PostgreSQL queue can pick the row with SELECT ... FOR UPDATE SKIP LOCKED first and
+    run this same statement on it.
+    """
+    taken = s.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == "queued",
+            or_(Job.lease_owner == worker, Job.lease_expires < utcnow()),
+        )
+        .values(
+            status="running",
+            stage="reading",
+            lease_owner=worker,
+            lease_expires=until,
+            updated_at=utcnow(),
+        )
+    )
+    return taken.rowcount == 1
 
 
 def base_name(filename: str) -> str:

@@ -39,5 +39,10 @@ def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
         timeout=config.fetch_timeout,
         allow_private=config.allow_private_urls,
     )
-    jobs = IngestionJobs(service, max_bytes=config.max_document_bytes, fetcher=fetcher)
+    jobs = IngestionJobs(
+        service,
+        max_bytes=config.max_document_bytes,
+        fetcher=fetcher,
+        lease_seconds=config.job_lease_seconds,
+    )
     return Knowledge(config, service, jobs, Grounder(service, config))

@@ -108,6 +108,9 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The process that owns the job while it is active, until its heartbeat stops renewing.
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    lease_expires: Mapped[datetime | None] = mapped_column()
 
 
 class ConversationCollection(Base):
