@@ -1,7 +1,7 @@
 """stored responses: Responses API objects and stored chat completions, owned by their user
 
 Revision ID: 0006_stored_responses
-Revises: 0004_login_failures
+Revises: 0005_job_leases
 Create Date: 2026-12-01 23:20:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_stored_responses"
-down_revision = "0004_login_failures"
+down_revision = "0005_job_leases"
 branch_labels = None
 depends_on = None
 
