@@ -15,8 +15,8 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from causerie.errors import CauserieError, InvalidRequest, NotFound
-from causerie.protocol import CreateChatCompletionRequest
 from causerie.services.completions import CompletionService, Outcome
+from causerie.services.context import ContextFitter, refuse_oversized
 from causerie.store.db import Database
 from causerie.store.models import Conversation, Message, new_id, utcnow
 
@@ -81,6 +81,10 @@ class ConversationService:
     def __init__(self, db: Database, completions: CompletionService):
         self.db = db
         self.completions = completions
+        grounder = completions.grounder
+        self.fitter = ContextFitter(
+            completions, grounder.config.evidence_words if grounder else None
+        )
 
     # -- conversations ---------------------------------------------------------------
 
@@ -254,6 +258,8 @@ class ConversationService:
                 request["collections"] = attached  # answer from the attached collections
             if max_tokens is not None:
                 request["max_tokens"] = max_tokens
+            if created_user is not None:  # refused before it is stored: nothing to clean up
+                refuse_oversized(content or "", self.fitter.context_of(model_name), request)
             return {
                 "user": message_json(created_user) if created_user else None,
                 "reply": message_json(reply),
@@ -270,10 +276,11 @@ class ConversationService:
         status, error = "interrupted", STOPPED
         written, last_flush = 0, time.monotonic()
         try:
-            req = CreateChatCompletionRequest.model_validate(turn["request"])
-            prep = self.completions.prepare(req, billed_to=turn.get("billed_to"))
-            async with aclosing(self.completions.stream(prep, outcome)) as chunks:
+            fitted = self.fitter.stream(turn["request"], turn.get("billed_to"), outcome)
+            async with aclosing(fitted) as chunks:
                 async for chunk in chunks:
+                    if chunk.get("context", {}).get("dropped"):  # history the model cannot see
+                        yield Event("context", {"id": reply_id, **chunk["context"]})
                     for choice in chunk.get("choices") or ():
                         text = (choice.get("delta") or {}).get("content")
                         if text:
