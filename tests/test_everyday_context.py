@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +12,7 @@ from tests.support import SMOL
 
 SLOT = 4096 // 2  # smol_model(): n_ctx 4096 shared by 2 slots
 REPLY = 4  # max_tokens: the answers' length does not matter here
-README = open("README.md", encoding="utf-8").read()
+README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 
 
 async def create(client: httpx.AsyncClient) -> str:
@@ -41,10 +42,10 @@ async def answered(client: httpx.AsyncClient, conv: str, content: str) -> dict[s
 
 async def test_a_long_history_is_fitted_and_keeps_answering(client: httpx.AsyncClient) -> None:
     conv = await create(client)
-    chunk = README[:4000]  # about 1,300 tokens: one fits the slot, two do not
+    chunk = README[:3600]  # about 1,150 tokens: one fits the slot, two do not
     first = await answered(client, conv, "Summarise this.\n" + chunk)
     assert "context" not in first  # all of it was read
-    second = await answered(client, conv, "And this?\n" + README[4000:8000])
+    second = await answered(client, conv, "And this?\n" + README[3600:7200])
     assert second["context"]["dropped"] >= 1  # the oldest turn went out of view
     third = await answered(client, conv, "Bonjour")
     assert third["context"]["dropped"] >= 1

@@ -50,6 +50,9 @@ def conversation_json(c: Conversation) -> dict[str, Any]:
     }
 
 
+# Error fields that are words, not figures: error_detail keeps the others (code, sizes).
+_WORDS = ("message", "type", "param")
+
 # The error of a reply its reader stopped (Stop, a closed tab), as opposed to a failure.
 STOPPED = "the reply was stopped"
 
@@ -64,6 +67,8 @@ def message_json(m: Message, siblings: list[str] | None = None) -> dict[str, Any
         "model": m.model,
         "finish_reason": m.finish_reason,
         "error": m.error,
+        "error_detail": m.error_detail,  # the error's code and figures (sizes), for the UI
+        "out_of_view": m.out_of_view or 0,  # earlier messages its model could not read
         "stopped": m.status == "interrupted" and m.error == STOPPED,
         "usage": None
         if m.prompt_tokens is None
@@ -274,12 +279,15 @@ class ConversationService:
         yield Event("message", turn["reply"])
         outcome = Outcome()
         status, error = "interrupted", STOPPED
+        detail: dict[str, Any] | None = None
+        out_of_view = 0
         written, last_flush = 0, time.monotonic()
         try:
             fitted = self.fitter.stream(turn["request"], turn.get("billed_to"), outcome)
             async with aclosing(fitted) as chunks:
                 async for chunk in chunks:
                     if chunk.get("context", {}).get("dropped"):  # history the model cannot see
+                        out_of_view = chunk["context"]["dropped"]
                         yield Event("context", {"id": reply_id, **chunk["context"]})
                     for choice in chunk.get("choices") or ():
                         text = (choice.get("delta") or {}).get("content")
@@ -303,18 +311,29 @@ class ConversationService:
             # A reply cut after some text is kept as interrupted: it can be continued
             # or regenerated; one that produced nothing is an error.
             status, error = ("interrupted" if outcome.content else "error"), exc.message
+            detail = {k: v for k, v in exc.body()["error"].items() if k not in _WORDS}
             yield Event("error", {"id": reply_id, **exc.body()})
         finally:
             # Shielded: a client that goes away must not stop us recording what it got.
             with anyio.CancelScope(shield=True):
-                final = await anyio.to_thread.run_sync(self._save, reply_id, outcome, status, error)
+                final = await anyio.to_thread.run_sync(
+                    self._save, reply_id, outcome, status, error, detail, out_of_view
+                )
                 if outcome.grounding is not None and self.completions.grounder is not None:
                     await anyio.to_thread.run_sync(
                         self.completions.grounder.save, reply_id, outcome.grounding
                     )
         yield Event("done", final)
 
-    def _save(self, reply_id: str, outcome: Outcome, status: str, error: str | None) -> dict:
+    def _save(
+        self,
+        reply_id: str,
+        outcome: Outcome,
+        status: str,
+        error: str | None,
+        detail: dict[str, Any] | None = None,
+        out_of_view: int = 0,
+    ) -> dict:
         with self.db.session() as s:
             usage = outcome.usage or {}
             s.execute(
@@ -324,6 +343,8 @@ class ConversationService:
                     content=outcome.content,
                     status=status,
                     error=error,
+                    error_detail=detail,
+                    out_of_view=out_of_view or None,
                     finish_reason=outcome.finish_reason,
                     prompt_tokens=usage.get("prompt_tokens"),
                     completion_tokens=usage.get("completion_tokens"),

@@ -79,6 +79,11 @@ const STRINGS = {
     succeeded: 'done', failed: 'failed', cancelled: 'cancelled', duplicate: 'already there',
     reindexed: 're-indexed', empty: 'No collection yet.', passage: 'Cited passage',
     grounded: 'Answers from', docs: 'documents',
+    outOfView: 'Earlier messages ({n}) are out of the model’s view: it reads the latest ones.',
+    // Server errors by their stable code ({…} from the error body); the server's text is the detail.
+    'error.message_too_long': 'This message is too long for the model: about {tokens} tokens ({chars} characters), for at most {limit}. Shorten it or attach it as a document.',
+    'error.context_length_exceeded': 'The conversation is too long for the model.',
+    'error.unreachable': 'The server cannot be reached. Check that it is running.',
   },
   fr: {
     conversations: 'Discussions',
@@ -156,6 +161,10 @@ const STRINGS = {
     succeeded: 'terminé', failed: 'échec', cancelled: 'annulé', duplicate: 'déjà présent',
     reindexed: 'réindexé', empty: 'Aucune collection.', passage: 'Passage cité',
     grounded: 'Répond à partir de', docs: 'documents',
+    outOfView: `Les messages plus anciens ({n}) sont hors de la vue du modèle${NNBSP}: il lit les plus récents.`,
+    'error.message_too_long': `Ce message est trop long pour le modèle${NNBSP}: environ {tokens} jetons ({chars} caractères), pour {limit} au plus. Raccourcissez-le ou joignez-le comme document.`,
+    'error.context_length_exceeded': 'La conversation est trop longue pour le modèle.',
+    'error.unreachable': 'Le serveur est injoignable. Vérifiez qu’il est démarré.',
   },
 };
 
@@ -194,6 +203,19 @@ export function language() {
 export function t(key, vars = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
+}
+
+/** A server error in the user's language, by its stable code; the server's text otherwise. */
+export function errorText(err) {
+  if (err instanceof TypeError) return t('error.unreachable'); // fetch failed: no server
+  const key = err?.code && `error.${err.code}`;
+  if (!key || !(key in STRINGS[current] || key in STRINGS.en)) return err?.message || String(err);
+  const numbers = new Intl.NumberFormat(current);
+  const vars = {};
+  for (const [name, value] of Object.entries(err.detail || {})) {
+    vars[name] = typeof value === 'number' ? numbers.format(value) : value;
+  }
+  return t(key, vars);
 }
 
 /** Translate the static page: data-i18n (text), -label (aria-label, title), -placeholder. */

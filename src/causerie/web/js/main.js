@@ -1,10 +1,12 @@
 // The application: routing (#/c/<id>), sending and streaming, branches, models, settings.
 
-import { api } from './api.js';
+import { ApiError, api } from './api.js';
 import { showAccount, signIn } from './auth.js';
 import { Chat } from './chat.js';
 import { h, icon, mountIcons, toast } from './dom.js';
-import { applyI18n, languagePreference, setLanguagePreference, t } from './i18n.js';
+import {
+  applyI18n, errorText, languagePreference, setLanguagePreference, t,
+} from './i18n.js';
 import { Knowledge } from './knowledge.js';
 import { preloadMath } from './markdown.js';
 import { Sidebar } from './sidebar.js';
@@ -71,6 +73,7 @@ class App {
     }
     try {
       this.conv = await this.knowledge.decorate(await api.get(id));
+      this.conv.outOfView = this.conv.messages.at(-1)?.out_of_view || 0;
     } catch (err) {
       this.conv = null;
       this.showError(err.status === 404 ? new Error(t('notFound')) : err);
@@ -94,6 +97,7 @@ class App {
     this.updateModelButton();
     this.updateComposer();
     this.restoreDraft();
+    this.showContextNote();
     document.title = this.conv?.title ? `${this.conv.title} · Causerie` : 'Causerie';
     this.input.focus({ preventScroll: true });
   }
@@ -170,8 +174,13 @@ class App {
     this.epoch += 1;
     this.updateComposer();
     const shown = () => this.conv?.id === conv.id;
+    conv.outOfView = 0; // each turn says anew how much of the history the model read
+    if (shown()) this.showContextNote();
     const onEvent = (kind, data) => {
-      if (kind === 'message') {
+      if (kind === 'context') {
+        conv.outOfView = data.dropped;
+        if (shown()) this.showContextNote();
+      } else if (kind === 'message') {
         stream.messages = [...stream.messages, { ...data, siblings: [data.id] }];
         if (data.role === 'assistant') stream.reply = stream.messages.at(-1);
         conv.messages = stream.messages;
@@ -183,7 +192,7 @@ class App {
         if (shown()) this.chat.update(stream.reply);
       } else if (kind === 'error' && stream.reply) {
         stream.reply.status = 'error';
-        stream.reply.error = data.error?.message || t('errorTitle');
+        stream.reply.error = data.error ? errorText(new ApiError(400, data)) : t('errorTitle');
       } else if (kind === 'done' && stream.reply) {
         Object.assign(stream.reply, data);
       }
@@ -199,7 +208,7 @@ class App {
         stream.reply.status = 'interrupted';
       } else {
         stream.reply.status = 'error';
-        stream.reply.error = err instanceof TypeError ? t('connectionLost') : err.message;
+        stream.reply.error = err instanceof TypeError ? t('connectionLost') : errorText(err);
       }
     } finally {
       this.streams.delete(conv.id);
@@ -393,7 +402,15 @@ class App {
       location.reload(); // signed out meanwhile (session expired): back to the login form
       return;
     }
-    toast(err?.message || String(err), { kind: 'error', timeout: 8000 });
+    toast(errorText(err), { kind: 'error', timeout: 8000, detail: err?.message });
+  }
+
+  /** Says, discreetly, that the model no longer reads the start of this conversation. */
+  showContextNote() {
+    const note = document.getElementById('context-note');
+    const n = this.conv?.outOfView || 0;
+    note.hidden = !n;
+    note.textContent = n ? t('outOfView', { n }) : '';
   }
 
   openSidebar(open) {
