@@ -1,0 +1,94 @@
+"""Everyday use in real headless Chromium, in French: long conversations, errors by code.
+
+One `causerie serve` on SmolLM2 (n_ctx 4096, 2 slots: 2,048 tokens a request) and one
+browser for the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import Tab, chromium, seed_conversation, smol_models_toml
+from tests.support import LiveServer
+
+SLOT = 4096 // 2
+README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    base = tmp_path_factory.mktemp("everyday")
+    (base / "causerie.toml").write_text(smol_models_toml(["smollm2"]))
+    with LiveServer(base / "causerie.toml", base / "data") as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def tab(browser: Any, server: LiveServer) -> Iterator[Tab]:
+    t = Tab(browser, server, locale="fr-FR")
+    try:
+        yield t
+        assert not t.errors, t.errors
+    finally:
+        t.close()
+
+
+def test_a_conversation_beyond_the_context_keeps_answering(tab: Tab, server: LiveServer) -> None:
+    # Four long turns, about 4,600 tokens: more than twice what the model can read.
+    turns = []
+    for i in range(2):
+        turns += [("user", README[i * 3600 : (i + 1) * 3600]), ("assistant", README[:3600])]
+    conv = seed_conversation(server.data_dir, turns, title="Longue", model="smollm2")
+    page = tab.open(f"/#/c/{conv}").page
+    page.wait_for_selector(".msg.assistant")
+    expect(page.locator("#context-note")).to_be_hidden()
+    tab.send("Say hello.")
+    tab.wait_replies(3)
+    note = page.locator("#context-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("hors de la vue du modèle")
+    # What the engine read (its own count) fitted the slot.
+    reply = tab.api(f"/api/conversations/{conv}")["messages"][-1]
+    assert reply["status"] == "complete" and reply["out_of_view"] >= 2, reply
+    assert 0 < reply["usage"]["prompt_tokens"] < SLOT, reply["usage"]
+    tab.reload()  # the note is stored with the reply, not only shown while it streams
+    expect(page.locator("#context-note")).to_contain_text("hors de la vue du modèle")
+
+
+def test_an_oversized_message_is_refused_in_french_with_its_size(
+    tab: Tab, server: LiveServer
+) -> None:
+    conv = seed_conversation(server.data_dir, [("user", "Hello"), ("assistant", "Hi.")])
+    page = tab.open(f"/#/c/{conv}").page
+    page.wait_for_selector(".msg.assistant")
+    paste = (README * 20)[:200_000]
+    # As a paste does: the whole text at once (Playwright's fill types 200 KB too slowly).
+    page.evaluate(
+        """(text) => {
+            const input = document.querySelector('#input');
+            input.value = text;
+            input.dispatchEvent(new Event('input', { bubbles: true }));
+        }""",
+        paste,
+    )
+    page.keyboard.press("Enter")
+    toast = page.locator(".toast.error")
+    expect(toast).to_contain_text("Ce message est trop long pour le modèle")
+    expect(toast).to_contain_text("200\u202f000 caractères")
+    # The server's own words stay within reach, and nothing typed is lost.
+    assert "200000 characters" in (toast.locator(".toast-text").get_attribute("title") or "")
+    assert page.input_value("#input") == paste
+    tab.errors.clear()  # Chromium logs the refused request itself
+    tab.send("Say hello.")  # the conversation goes on (English: SmolLM2 answers it briefly)
+    tab.wait_replies(2)
