@@ -77,12 +77,18 @@ def users() -> None:
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @click.option("--email", help="Email address (can log in with it too).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option(
+    "--claim-local",
+    is_flag=True,
+    help="Take over the single-user mode's data (the first --admin always does).",
+)
 @_common
 def create(
     name: str,
     admin: bool,
     email: str | None,
     password_stdin: bool,
+    claim_local: bool,
     config: Path | None,
     data_dir: Path | None,
 ) -> None:
@@ -92,8 +98,19 @@ def create(
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _auth(config, data_dir) as auth:
-        user = auth.create_user(name, password, role="admin" if admin else "user", email=email)
+        user = auth.create_user(
+            name,
+            password,
+            role="admin" if admin else "user",
+            email=email,
+            claim_local_data=claim_local,
+        )
     click.echo(f"created {user['role']} {user['name']} ({user['id']})")
+    if claimed := user["claimed"]:
+        click.echo(
+            f"{user['name']} took over the data made before accounts: "
+            + ", ".join(f"{n} {kind[:-1]}(s)" for kind, n in claimed.items())
+        )
 
 
 @users.command("list")
