@@ -92,3 +92,43 @@ def test_an_oversized_message_is_refused_in_french_with_its_size(
     tab.errors.clear()  # Chromium logs the refused request itself
     tab.send("Say hello.")  # the conversation goes on (English: SmolLM2 answers it briefly)
     tab.wait_replies(2)
+
+
+def test_ingestion_failures_are_worded_in_french(tab: Tab, tmp_path: Path) -> None:
+    empty, fake = tmp_path / "vide.txt", tmp_path / "rapport.pdf"
+    empty.write_bytes(b"")
+    fake.write_text("Ceci n'est pas un PDF.")
+    page = tab.open("/").page
+    page.click("#open-knowledge")
+    page.fill(".new-collection input", "notes")
+    page.click(".new-collection button[type=submit]")
+    section = page.locator(".collection[data-name='notes']")
+    section.wait_for()
+    for path, text in (
+        (empty, "« vide.txt » est vide."),
+        (
+            fake,
+            "« rapport.pdf » est présenté comme un fichier PDF, mais son contenu n’en est pas un.",
+        ),
+    ):
+        section.locator("input.file").set_input_files(str(path))
+        job = section.locator(".job.failed", has_text=path.name)
+        expect(job.locator(".job-status")).to_contain_text(text, timeout=60_000)
+    tab.errors.clear()
+
+
+def test_server_down_is_said_in_french_and_the_text_kept(tab: Tab, server: LiveServer) -> None:
+    conv = seed_conversation(server.data_dir, [("user", "Hello"), ("assistant", "Hi.")])
+    page = tab.open(f"/#/c/{conv}").page
+    page.wait_for_selector(".msg.assistant")
+    server.stop()
+    try:
+        tab.send("Toujours là ?")
+        expect(page.locator(".toast.error")).to_contain_text("Le serveur est injoignable")
+        assert page.input_value("#input") == "Toujours là ?"
+    finally:
+        server.start()
+    tab.errors.clear()  # Chromium logs the failed request itself
+    page.keyboard.press("Enter")  # sent again once the server is back, to the same chat
+    tab.wait_replies(2)
+    assert tab.conv_id() == conv

@@ -29,6 +29,12 @@ class LoginLocked(Busy):
 
     code = "too_many_login_attempts"
 
+    def body(self) -> dict:
+        """Extension: the wait in seconds, for the UI's own wording."""
+        out = super().body()
+        out["error"]["retry_after"] = math.ceil(self.retry_after)
+        return out
+
 
 class LoginThrottle:
     """Counts failed sign-ins per account and per address over a sliding window."""

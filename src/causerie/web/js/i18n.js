@@ -84,6 +84,12 @@ const STRINGS = {
     'error.message_too_long': 'This message is too long for the model: about {tokens} tokens ({chars} characters), for at most {limit}. Shorten it or attach it as a document.',
     'error.context_length_exceeded': 'The conversation is too long for the model.',
     'error.unreachable': 'The server cannot be reached. Check that it is running.',
+    'error.invalid_login': 'Wrong user name or password.',
+    'error.too_many_login_attempts': 'Too many failed sign-ins. Try again in {retry_after} s.',
+    'error.empty_document': '“{name}” is empty.',
+    'error.content_mismatch': '“{name}” is labelled {label}, but its content is not a {label} file.',
+    'error.unsupported_archive': '“{name}” is a zip archive, not a supported document.',
+    'error.no_text': 'No text could be extracted from “{name}”.',
   },
   fr: {
     conversations: 'Discussions',
@@ -165,6 +171,12 @@ const STRINGS = {
     'error.message_too_long': `Ce message est trop long pour le modèle${NNBSP}: environ {tokens} jetons ({chars} caractères), pour {limit} au plus. Raccourcissez-le ou joignez-le comme document.`,
     'error.context_length_exceeded': 'La conversation est trop longue pour le modèle.',
     'error.unreachable': 'Le serveur est injoignable. Vérifiez qu’il est démarré.',
+    'error.invalid_login': 'Nom d’utilisateur ou mot de passe incorrect.',
+    'error.too_many_login_attempts': 'Trop de connexions échouées. Réessayez dans {retry_after} s.',
+    'error.empty_document': '« {name} » est vide.',
+    'error.content_mismatch': '« {name} » est présenté comme un fichier {label}, mais son contenu n’en est pas un.',
+    'error.unsupported_archive': '« {name} » est une archive zip, pas un document pris en charge.',
+    'error.no_text': 'Aucun texte n’a pu être extrait de « {name} ».',
   },
 };
 
