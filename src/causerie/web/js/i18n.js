@@ -85,7 +85,7 @@ const STRINGS = {
     'error.context_length_exceeded': 'The conversation is too long for the model.',
     'error.unreachable': 'The server cannot be reached. Check that it is running.',
     'error.invalid_login': 'Wrong user name or password.',
-    'error.too_many_login_attempts': 'Too many failed sign-ins. Try again in {retry_after} s.',
+    'error.too_many_login_attempts': 'Too many failed sign-ins. Try again {when}.',
     'error.empty_document': '“{name}” is empty.',
     'error.content_mismatch': '“{name}” is labelled {label}, but its content is not a {label} file.',
     'error.unsupported_archive': '“{name}” is a zip archive, not a supported document.',
@@ -172,7 +172,7 @@ const STRINGS = {
     'error.context_length_exceeded': 'La conversation est trop longue pour le modèle.',
     'error.unreachable': 'Le serveur est injoignable. Vérifiez qu’il est démarré.',
     'error.invalid_login': 'Nom d’utilisateur ou mot de passe incorrect.',
-    'error.too_many_login_attempts': 'Trop de connexions échouées. Réessayez dans {retry_after} s.',
+    'error.too_many_login_attempts': 'Trop de connexions échouées. Réessayez {when}.',
     'error.empty_document': '« {name} » est vide.',
     'error.content_mismatch': '« {name} » est présenté comme un fichier {label}, mais son contenu n’en est pas un.',
     'error.unsupported_archive': '« {name} » est une archive zip, pas un document pris en charge.',
@@ -226,6 +226,11 @@ export function errorText(err) {
   const vars = {};
   for (const [name, value] of Object.entries(err.detail || {})) {
     vars[name] = typeof value === 'number' ? numbers.format(value) : value;
+  }
+  const wait = err.detail?.retry_after;
+  if (typeof wait === 'number') { // "in 15 minutes", "dans 15 minutes"
+    const when = new Intl.RelativeTimeFormat(current, { numeric: 'always' });
+    vars.when = wait < 90 ? when.format(wait, 'second') : when.format(Math.ceil(wait / 60), 'minute');
   }
   return t(key, vars);
 }
