@@ -132,3 +132,16 @@ def test_server_down_is_said_in_french_and_the_text_kept(tab: Tab, server: LiveS
     page.keyboard.press("Enter")  # sent again once the server is back, to the same chat
     tab.wait_replies(2)
     assert tab.conv_id() == conv
+
+
+def test_sidebar_search_ignores_accents(tab: Tab, server: LiveServer) -> None:
+    conv = seed_conversation(
+        server.data_dir, [("user", "Une liste chaînée ?"), ("assistant", "Oui.")], title="Listes"
+    )
+    page = tab.open("/").page
+    page.fill("#search", "CHAINEE")
+    page.wait_for_function(
+        "id => document.querySelectorAll('.conv').length === 1"
+        " && document.querySelector('.conv').dataset.id === id",
+        arg=conv,
+    )

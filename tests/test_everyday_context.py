@@ -95,3 +95,25 @@ async def test_v1_keeps_openai_context_error_with_counts(client: httpx.AsyncClie
         err = assert_openai_error(r, 400, code="context_length_exceeded", param="messages")
         assert err["message"].startswith(f"This model's maximum context length is {SLOT} tokens")
         assert "your messages resulted in" in err["message"]
+
+
+async def test_search_ignores_accents_and_case(client: httpx.AsyncClient) -> None:
+    titles = {"Listes chaînées en C": "", "Café au lait": "", "ÉCOLE d'été": "Москва"}
+    ids = {}
+    for title, extra in titles.items():
+        r = await client.post("/api/conversations", json={"title": title})
+        ids[title] = r.json()["id"]
+        if extra:  # a message too: search reads contents, not only titles
+            await say(client, ids[title], extra)
+
+    async def found(q: str) -> set[str]:
+        r = await client.get("/api/conversations", params={"q": q, "limit": 100})
+        assert r.status_code == 200, r.text
+        return {c["id"] for c in r.json()["data"]} & set(ids.values())
+
+    for q in ("chainee", "CHAÎNÉE", "Chaînée", "chaÎnee"):
+        assert await found(q) == {ids["Listes chaînées en C"]}, q
+    assert await found("cafe") == await found("CAFÉ") == {ids["Café au lait"]}
+    assert await found("ecole d'ete") == {ids["ÉCOLE d'été"]}
+    assert await found("москва") == {ids["ÉCOLE d'été"]}  # case folds beyond ASCII too
+    assert await found("chaine%") == set()  # wildcards are still literal

@@ -18,6 +18,7 @@ from causerie.errors import CauserieError, InvalidRequest, NotFound
 from causerie.services.completions import CompletionService, Outcome
 from causerie.services.context import ContextFitter, refuse_oversized
 from causerie.store.db import Database
+from causerie.store.folding import fold, folded
 from causerie.store.models import Conversation, Message, new_id, utcnow
 
 TITLE_CHARS = 60
@@ -404,18 +405,19 @@ def _active_path(
 
 
 def _matching(owner: str, text: str) -> ColumnElement[bool]:
-    """Title or any message containing text, case-insensitively (LIKE wildcards escaped)."""
+    """Title or any message containing text, ignoring case and accents (wildcards escaped)."""
+    text = fold(text)
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     in_messages = (
         select(Message.id)
         .where(
             Message.conversation_id == Conversation.id,
             Message.owner_id == owner,
-            Message.content.ilike(pattern, escape="\\"),
+            folded(Message.content).like(pattern, escape="\\"),
         )
         .exists()
     )
-    return or_(Conversation.title.ilike(pattern, escape="\\"), in_messages)
+    return or_(folded(Conversation.title).like(pattern, escape="\\"), in_messages)
 
 
 def _title(content: str) -> str:
