@@ -117,21 +117,37 @@ def test_ingestion_failures_are_worded_in_french(tab: Tab, tmp_path: Path) -> No
     tab.errors.clear()
 
 
-def test_server_down_is_said_in_french_and_the_text_kept(tab: Tab, server: LiveServer) -> None:
-    conv = seed_conversation(server.data_dir, [("user", "Hello"), ("assistant", "Hi.")])
-    page = tab.open(f"/#/c/{conv}").page
+def test_server_down_keeps_the_page_and_catches_up(tab: Tab, server: LiveServer) -> None:
+    seen = seed_conversation(server.data_dir, [("user", "Hello"), ("assistant", "Hi.")])
+    other = seed_conversation(
+        server.data_dir, [("user", "Bonjour"), ("assistant", "Salut.")], title="Autre"
+    )
+    page = tab.open(f"/#/c/{seen}").page
     page.wait_for_selector(".msg.assistant")
     server.stop()
     try:
+        # Another chat clicked while the server is down: the one on screen stays.
+        page.click(f".conv[data-id='{other}'] .conv-link")
+        expect(page.locator("#offline")).to_have_text(
+            "Le serveur est injoignable. Nouvelle tentative…"
+        )
+        expect(page.locator(".msg.user")).to_have_text("Hello")
         tab.send("Toujours là ?")
-        expect(page.locator(".toast.error")).to_contain_text("Le serveur est injoignable")
+        expect(page.locator(".toast.error").first).to_contain_text("Le serveur est injoignable")
         assert page.input_value("#input") == "Toujours là ?"
     finally:
         server.start()
-    tab.errors.clear()  # Chromium logs the failed request itself
-    page.keyboard.press("Enter")  # sent again once the server is back, to the same chat
+    tab.errors.clear()  # Chromium logs the failed requests itself
+    # Retried on its own: the banner goes and the chat asked for opens.
+    expect(page.locator("#offline")).to_be_hidden()
+    expect(page.locator(".msg.user").first).to_have_text("Bonjour")
+    page.fill("#input", "Say hello.")
+    page.keyboard.press("Enter")  # goes to the conversation on screen
     tab.wait_replies(2)
-    assert tab.conv_id() == conv
+    assert tab.conv_id() == other
+    assert len(tab.api(f"/api/conversations/{other}")["messages"]) == 4
+    assert len(tab.api(f"/api/conversations/{seen}")["messages"]) == 2
+    tab.errors.clear()
 
 
 def test_sidebar_search_ignores_accents(tab: Tab, server: LiveServer) -> None:

@@ -15,6 +15,7 @@ const $ = (id) => document.getElementById(id);
 const NEW_CHAT_KEY = 'causerie.newChat'; // model, system prompt, temperature for new chats
 const THEME_KEY = 'causerie.theme';
 const DRAFT_PREFIX = 'causerie.draft.';
+const OFFLINE_POLL_MS = 2000; // how often an unreachable server is tried again
 const SETTLE_TRIES = 20; // after Stop, how long (x 100 ms) to wait for the server to store it
 
 class App {
@@ -61,25 +62,37 @@ class App {
 
   async route() {
     const id = this.currentId();
-    this.sidebar.setActive(id);
-    if (this.conv && this.conv.id === id) return;
+    if (this.conv && this.conv.id === id) {
+      this.sidebar.setActive(id);
+      return;
+    }
+    let fresh = null;
+    if (id) {
+      try {
+        fresh = await this.knowledge.decorate(await api.get(id));
+      } catch (err) {
+        if (err instanceof TypeError) {
+          // Server unreachable: keep the conversation on screen (and where messages go),
+          // say so, and open the one asked for once the server answers again.
+          this.sidebar.setActive(this.conv?.id ?? null);
+          this.goneOffline();
+          return;
+        }
+        this.showError(err.status === 404 ? new Error(t('notFound')) : err);
+        history.replaceState(null, '', '#/');
+      }
+    }
+    if (this.currentId() !== (fresh?.id ?? null)) return; // navigated again meanwhile
+    this.sidebar.setActive(fresh?.id ?? null);
     this.saveDraft();
     this.chat.clear();
-    if (!id) {
-      this.conv = null;
+    this.conv = fresh;
+    if (!fresh) {
       this.knowledge.showAttached([]);
       this.showConversation();
       return;
     }
-    try {
-      this.conv = await this.knowledge.decorate(await api.get(id));
-      this.conv.outOfView = this.conv.messages.at(-1)?.out_of_view || 0;
-    } catch (err) {
-      this.conv = null;
-      this.showError(err.status === 404 ? new Error(t('notFound')) : err);
-      history.replaceState(null, '', '#/');
-    }
-    if (this.currentId() !== (this.conv?.id ?? null)) return; // navigated again meanwhile
+    this.conv.outOfView = this.conv.messages.at(-1)?.out_of_view || 0;
     this.attachStream();
     this.showConversation({ scroll: true });
     performance.mark('causerie:conversation-shown'); // read by the rendering benchmark
@@ -209,6 +222,7 @@ class App {
       } else {
         stream.reply.status = 'error';
         stream.reply.error = err instanceof TypeError ? t('connectionLost') : errorText(err);
+        if (err instanceof TypeError) this.goneOffline();
       }
     } finally {
       this.streams.delete(conv.id);
@@ -397,7 +411,26 @@ class App {
 
   // -- misc -------------------------------------------------------------------------------
 
+  /** The server stopped answering: a banner until /health answers again, then catch up. */
+  goneOffline() {
+    $('offline').hidden = false;
+    if (this.offlineTimer) return;
+    this.offlineTimer = setInterval(async () => {
+      try {
+        if (!(await fetch('/health', { cache: 'no-store' })).ok) return;
+      } catch {
+        return; // still down
+      }
+      clearInterval(this.offlineTimer);
+      this.offlineTimer = null;
+      $('offline').hidden = true;
+      await this.route(); // the conversation asked for meanwhile, if any
+      this.sidebar.reload();
+    }, OFFLINE_POLL_MS);
+  }
+
   showError(err) {
+    if (err instanceof TypeError) this.goneOffline();
     if (err?.status === 401) {
       location.reload(); // signed out meanwhile (session expired): back to the login form
       return;
