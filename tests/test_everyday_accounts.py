@@ -92,3 +92,31 @@ async def test_first_admin_from_the_api_takes_over_and_claim_local_is_explicit(
     async with site(settings) as s:
         bea = await s.login("bea", PASSWORD)
         assert await _visible(bea) == ([late], [])
+
+
+async def test_cli_reset_password_and_unlock(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, models=[])
+    data = ["--data-dir", str(tmp_path)]
+    assert _causerie("users", "create", "eve", "--password-stdin", *data, stdin=PASSWORD + "\n")
+    async with site(settings) as s:
+        c = await s.client()
+        for _ in range(5):
+            r = await c.post("/api/auth/login", json={"name": "eve", "password": "wrong guess"})
+            assert r.status_code == 401
+        r = await c.post("/api/auth/login", json={"name": "eve", "password": PASSWORD})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_login_attempts"
+        unlocked = _causerie("users", "unlock", "eve", *data)
+        assert unlocked.returncode == 0, unlocked.stderr
+        assert "unlocked eve (5 failed sign-in(s) forgotten)" in unlocked.stdout
+        r = await c.post("/api/auth/login", json={"name": "eve", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        new = "another long passphrase"
+        reset = _causerie("users", "reset-password", "eve", "--password-stdin", *data, stdin=new)
+        assert reset.returncode == 0 and "password of eve changed" in reset.stdout, reset
+        fresh = await s.client()  # without the session (and CSRF check) of the login above
+        r = await fresh.post("/api/auth/login", json={"name": "eve", "password": PASSWORD})
+        assert r.status_code == 401
+        r = await fresh.post("/api/auth/login", json={"name": "eve", "password": new})
+        assert r.status_code == 200, r.text
+    missing = _causerie("users", "unlock", "nobody", *data)
+    assert missing.returncode == 1 and "nobody" in missing.stderr, missing

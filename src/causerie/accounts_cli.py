@@ -147,3 +147,36 @@ def disable(name: str, config: Path | None, data_dir: Path | None) -> None:
 def enable(name: str, config: Path | None, data_dir: Path | None) -> None:
     """Enable a disabled user again."""
     _set_disabled(name, False, config, data_dir)
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+
+@users.command("reset-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_common
+def reset_password(
+    name: str, password_stdin: bool, config: Path | None, data_dir: Path | None
+) -> None:
+    """Set a user's password (asked for, or read from stdin)."""
+    password = _password(password_stdin)
+    with _auth(config, data_dir) as auth:
+        auth.update_user(auth.find_user(name)["id"], {"password": password})
+    click.echo(f"password of {name} changed")
+
+
+@users.command("unlock")
+@click.argument("name")
+@_common
+def unlock_user(name: str, config: Path | None, data_dir: Path | None) -> None:
+    """Lift a lockout after too many failed sign-ins (the account's, not an address's)."""
+    from causerie.services.logins import unlock
+
+    with _auth(config, data_dir) as auth:
+        user = auth.find_user(name)
+        forgotten = unlock(auth.db, [user["name"], user["email"] or ""])
+    click.echo(f"unlocked {name} ({forgotten} failed sign-in(s) forgotten)")
