@@ -152,10 +152,12 @@ def test_server_down_keeps_the_page_and_catches_up(tab: Tab, server: LiveServer)
 
 def test_sidebar_search_ignores_accents(tab: Tab, server: LiveServer) -> None:
     conv = seed_conversation(
-        server.data_dir, [("user", "Une liste chaînée ?"), ("assistant", "Oui.")], title="Listes"
+        server.data_dir,
+        [("user", "Une liste doublement chaînée ?"), ("assistant", "Oui.")],
+        title="Listes",
     )
     page = tab.open("/").page
-    page.fill("#search", "CHAINEE")
+    page.fill("#search", "DOUBLEMENT CHAINEE")  # the README (seeded above) says chaînée
     page.wait_for_function(
         "id => document.querySelectorAll('.conv').length === 1"
         " && document.querySelector('.conv').dataset.id === id",
