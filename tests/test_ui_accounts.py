@@ -118,3 +118,25 @@ def test_the_api_refuses_without_a_session(server: LiveServer) -> None:
     r = httpx.get(f"{server.url}/api/conversations")
     assert r.status_code == 401
     assert r.json()["error"]["type"] == "authentication_error"
+
+
+def test_sign_in_errors_are_worded_in_french(browser: Any, server: LiveServer) -> None:
+    tab = Tab(browser, server, locale="fr-FR")
+    try:
+        page = tab.page
+        page.goto(server.url + "/")  # the sign-in screen: the app is not ready before it
+        page.wait_for_selector("#login-name")
+        error = page.locator(".login-error")
+        for attempt in range(6):  # 5 failures are allowed per account in 15 minutes
+            page.fill("#login-name", "bruno")
+            page.fill("#login-password", "mauvais mot de passe")
+            page.click("#login button[type=submit]")
+            if attempt == 0:
+                expect(error).to_have_text("Nom d’utilisateur ou mot de passe incorrect.")
+                # The server's own words stay on hover.
+                assert error.locator("span").get_attribute("title") == (
+                    "Wrong user name or password."
+                )
+        expect(error).to_have_text("Trop de connexions échouées. Réessayez dans 15 minutes.")
+    finally:
+        tab.close()

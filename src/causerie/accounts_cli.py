@@ -77,12 +77,18 @@ def users() -> None:
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @click.option("--email", help="Email address (can log in with it too).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option(
+    "--claim-local",
+    is_flag=True,
+    help="Take over the single-user mode's data (the first --admin always does).",
+)
 @_common
 def create(
     name: str,
     admin: bool,
     email: str | None,
     password_stdin: bool,
+    claim_local: bool,
     config: Path | None,
     data_dir: Path | None,
 ) -> None:
@@ -92,8 +98,19 @@ def create(
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _auth(config, data_dir) as auth:
-        user = auth.create_user(name, password, role="admin" if admin else "user", email=email)
+        user = auth.create_user(
+            name,
+            password,
+            role="admin" if admin else "user",
+            email=email,
+            claim_local_data=claim_local,
+        )
     click.echo(f"created {user['role']} {user['name']} ({user['id']})")
+    if claimed := user["claimed"]:
+        click.echo(
+            f"{user['name']} took over the data made before accounts: "
+            + ", ".join(f"{n} {kind[:-1]}(s)" for kind, n in claimed.items())
+        )
 
 
 @users.command("list")
@@ -130,3 +147,36 @@ def disable(name: str, config: Path | None, data_dir: Path | None) -> None:
 def enable(name: str, config: Path | None, data_dir: Path | None) -> None:
     """Enable a disabled user again."""
     _set_disabled(name, False, config, data_dir)
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("New password", hide_input=True, confirmation_prompt=True)
+
+
+@users.command("reset-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_common
+def reset_password(
+    name: str, password_stdin: bool, config: Path | None, data_dir: Path | None
+) -> None:
+    """Set a user's password (asked for, or read from stdin)."""
+    password = _password(password_stdin)
+    with _auth(config, data_dir) as auth:
+        auth.update_user(auth.find_user(name)["id"], {"password": password})
+    click.echo(f"password of {name} changed")
+
+
+@users.command("unlock")
+@click.argument("name")
+@_common
+def unlock_user(name: str, config: Path | None, data_dir: Path | None) -> None:
+    """Lift a lockout after too many failed sign-ins (the account's, not an address's)."""
+    from causerie.services.logins import unlock
+
+    with _auth(config, data_dir) as auth:
+        user = auth.find_user(name)
+        forgotten = unlock(auth.db, [user["name"], user["email"] or ""])
+    click.echo(f"unlocked {name} ({forgotten} failed sign-in(s) forgotten)")

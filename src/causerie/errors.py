@@ -57,7 +57,54 @@ class PayloadTooLarge(CauserieError):
 
 
 class ContextLengthExceeded(InvalidRequest):
+    """A prompt longer than the model's context; the counts travel in the body (extension)."""
+
     code = "context_length_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = "messages",
+        tokens: int | None = None,
+        limit: int | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(message, param=param, code=code)
+        self.tokens = tokens
+        self.limit = limit
+
+    @classmethod
+    def counted(cls, tokens: int, limit: int) -> ContextLengthExceeded:
+        """OpenAI's wording, so that clients parsing it keep working."""
+        return cls(
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {tokens} tokens. Please reduce the length of the messages.",
+            tokens=tokens,
+            limit=limit,
+        )
+
+
+class MessageTooLong(ContextLengthExceeded):
+    """One conversation message that cannot fit the model's context even alone."""
+
+    code = "message_too_long"
+
+    def __init__(self, tokens: int, limit: int, chars: int):
+        super().__init__(
+            f"This message is about {tokens} tokens ({chars} characters); this model reads "
+            f"at most {limit} tokens of a message. Shorten it or attach it as a document.",
+            param="content",
+            tokens=tokens,
+            limit=limit,
+        )
+        self.chars = chars
+
+    def body(self) -> dict:
+        """Extension (/api only; /v1 keeps OpenAI's four fields): the sizes, for the UI."""
+        out = super().body()
+        out["error"].update(tokens=self.tokens, limit=self.limit, chars=self.chars)
+        return out
 
 
 class Busy(CauserieError):

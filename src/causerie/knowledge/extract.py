@@ -52,6 +52,11 @@ class ExtractionError(InvalidRequest):
 
     code = "unreadable_document"
 
+    def __init__(self, message: str, *, code: str | None = None, **figures: str):
+        super().__init__(message, code=code)
+        # What the UI needs to word the reason in its own language (file name, format).
+        self.figures = figures
+
 
 @dataclass
 class Block:
@@ -93,11 +98,18 @@ def detect_format(data: bytes, filename: str | None, media_type: str | None) -> 
     if actual == "zip":
         actual = "docx" if label == "docx" else "zip"
     if actual == "zip":
-        raise ExtractionError(f"'{filename}' is a zip archive, not a supported document.")
+        raise ExtractionError(
+            f"'{filename}' is a zip archive, not a supported document.",
+            code="unsupported_archive",
+            name=str(filename),
+        )
     if label in ("pdf", "docx") and actual != label:
         raise ExtractionError(
             f"'{filename}' is labelled {label.upper()} but its content is not a {label.upper()} "
-            "file."
+            "file.",
+            code="content_mismatch",
+            name=str(filename),
+            label=label.upper(),
         )
     if actual in ("pdf", "docx"):
         if label not in (None, actual):
@@ -115,12 +127,16 @@ def detect_format(data: bytes, filename: str | None, media_type: str | None) -> 
 def extract(data: bytes, filename: str | None = None, media_type: str | None = None) -> Extracted:
     """Extract the text of a document; raises ExtractionError with a clear reason."""
     if not data.strip():
-        raise ExtractionError(f"'{filename or 'document'}' is empty.")
+        name = filename or "document"
+        raise ExtractionError(f"'{name}' is empty.", code="empty_document", name=name)
     fmt = detect_format(data, filename, media_type)
     out = _EXTRACTORS[fmt](data)
     out.blocks = [b for b in out.blocks if b.text.strip()]
     if not out.blocks:
-        raise ExtractionError(f"No text could be extracted from '{filename or 'document'}'.")
+        name = filename or "document"
+        raise ExtractionError(
+            f"No text could be extracted from '{name}'.", code="no_text", name=name
+        )
     return out
 
 

@@ -52,6 +52,7 @@ def job_json(j: Job) -> dict[str, Any]:
         "result": j.result,
         "progress": {"done": j.done, "total": j.total},
         "error": j.error,
+        "error_detail": j.error_detail,  # the failure's code and figures (file name...)
         "created_at": iso(j.created_at),
         "updated_at": iso(j.updated_at),
     }
@@ -321,7 +322,8 @@ class IngestionJobs:
         except Cancelled:
             self._finish(job_id, "cancelled", error="cancelled by the user")
         except CauserieError as exc:
-            self._finish(job_id, "failed", error=exc.message)
+            detail = {"code": exc.code, **getattr(exc, "figures", {})}  # for the UI's wording
+            self._finish(job_id, "failed", error=exc.message, error_detail=detail)
         except Exception as exc:  # a job must end with a status, whatever went wrong
             log.exception("ingestion job %s failed", job_id)
             self._finish(job_id, "failed", error=f"internal error: {type(exc).__name__}")

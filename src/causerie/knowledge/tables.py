@@ -106,6 +106,7 @@ class Job(Base):
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    error_detail: Mapped[dict | None] = mapped_column(JSON)  # code and figures, for the UI
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The process that owns the job while it is active, until its heartbeat stops renewing.

@@ -146,6 +146,9 @@ def _map_exception(exc: Exception) -> CauserieError:
 def _map_error(error: dict[str, Any]) -> CauserieError:
     message = str(error.get("message") or "engine error")
     if error.get("type") == "exceed_context_size_error":
+        tokens, limit = error.get("n_prompt_tokens"), error.get("n_ctx")
+        if isinstance(tokens, int) and isinstance(limit, int):
+            return ContextLengthExceeded.counted(tokens, limit)
         return ContextLengthExceeded(message, param="messages")
     if error.get("code") == 400 or error.get("type") == "invalid_request_error":
         return InvalidRequest(message)

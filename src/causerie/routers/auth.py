@@ -247,6 +247,8 @@ class UserCreate(BaseModel):
     role: str = Field("user", pattern="^(admin|user)$")
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_day: int | None = Field(None, ge=1)
+    # Take over the single-user mode's data (the first administrator always does).
+    claim_local: bool = False
 
 
 class UserUpdate(BaseModel):
@@ -266,7 +268,8 @@ def admin_list_users(request: Request) -> dict:
 @admin_router.post("/users", status_code=201)
 def admin_create_user(body: UserCreate, request: Request) -> dict:
     data = body.model_dump()
-    return services(request).auth.create_user(data.pop("name"), data.pop("password"), **data)
+    name, password, claim = data.pop("name"), data.pop("password"), data.pop("claim_local")
+    return services(request).auth.create_user(name, password, claim_local_data=claim, **data)
 
 
 @admin_router.patch("/users/{user_id}")

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from causerie.errors import AuthenticationError, CauserieError, InvalidRequest, NotFound
+from causerie.services.claim import claim_local
 from causerie.store.accounts import ApiKey, WebSession
 from causerie.store.db import Database
 from causerie.store.models import LOCAL_USER_ID, User, utcnow
@@ -88,6 +89,11 @@ def sha256(text: str) -> str:
 def _aware(at: datetime) -> datetime:
     # SQLite hands datetimes back naive; they were written in UTC.
     return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _has_admin(s: Any) -> bool:
+    admins = select(User.id).where(User.role == "admin", User.id != LOCAL_USER_ID)
+    return s.scalar(admins.limit(1)) is not None
 
 
 def _check_role(role: str) -> None:
@@ -188,8 +194,13 @@ class AuthService:
         email: str | None = None,
         requests_per_minute: int | None = None,
         tokens_per_day: int | None = None,
+        claim_local_data: bool = False,
     ) -> dict[str, Any]:
-        """A new user with an argon2-hashed password."""
+        """A new user with an argon2-hashed password.
+
+        The first administrator (or any user created with claim_local_data) takes over what
+        was made in single-user mode; "claimed" says how much.
+        """
         name = name.strip()
         if not name or len(name) > 200 or name == LOCAL_USER_ID:
             raise InvalidRequest("Invalid user name.", param="name")
@@ -203,15 +214,26 @@ class AuthService:
             requests_per_minute=requests_per_minute,
             tokens_per_day=tokens_per_day,
         )
+        claimed: dict[str, int] = {}
         try:
             with self.db.session() as s:
+                first_admin = role == "admin" and not _has_admin(s)
                 s.add(user)
+                s.flush()
+                if first_admin or claim_local_data:
+                    claimed = claim_local(s, user.id)
         except IntegrityError:
             raise InvalidRequest(
                 "A user with this name or email already exists.", param="name"
             ) from None
         self._accounts_exist = True
-        return user_json(user)
+        return {**user_json(user), "claimed": claimed}
+
+    def claim_local(self, user_id: str) -> dict[str, int]:
+        """Give an existing user what the local user still owns."""
+        with self.db.session() as s:
+            self._user(s, user_id)
+            return claim_local(s, user_id)
 
     def list_users(self) -> list[dict[str, Any]]:
         """Every real user, oldest first."""

@@ -15,9 +15,10 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from causerie.errors import CauserieError, InvalidRequest, NotFound
-from causerie.protocol import CreateChatCompletionRequest
 from causerie.services.completions import CompletionService, Outcome
+from causerie.services.context import ContextFitter, refuse_oversized
 from causerie.store.db import Database
+from causerie.store.folding import fold, folded
 from causerie.store.models import Conversation, Message, new_id, utcnow
 
 TITLE_CHARS = 60
@@ -50,6 +51,9 @@ def conversation_json(c: Conversation) -> dict[str, Any]:
     }
 
 
+# Error fields that are words, not figures: error_detail keeps the others (code, sizes).
+_WORDS = ("message", "type", "param")
+
 # The error of a reply its reader stopped (Stop, a closed tab), as opposed to a failure.
 STOPPED = "the reply was stopped"
 
@@ -64,6 +68,8 @@ def message_json(m: Message, siblings: list[str] | None = None) -> dict[str, Any
         "model": m.model,
         "finish_reason": m.finish_reason,
         "error": m.error,
+        "error_detail": m.error_detail,  # the error's code and figures (sizes), for the UI
+        "out_of_view": m.out_of_view or 0,  # earlier messages its model could not read
         "stopped": m.status == "interrupted" and m.error == STOPPED,
         "usage": None
         if m.prompt_tokens is None
@@ -81,6 +87,10 @@ class ConversationService:
     def __init__(self, db: Database, completions: CompletionService):
         self.db = db
         self.completions = completions
+        grounder = completions.grounder
+        self.fitter = ContextFitter(
+            completions, grounder.config.evidence_words if grounder else None
+        )
 
     # -- conversations ---------------------------------------------------------------
 
@@ -254,6 +264,8 @@ class ConversationService:
                 request["collections"] = attached  # answer from the attached collections
             if max_tokens is not None:
                 request["max_tokens"] = max_tokens
+            if created_user is not None:  # refused before it is stored: nothing to clean up
+                refuse_oversized(content or "", self.fitter.context_of(model_name), request)
             return {
                 "user": message_json(created_user) if created_user else None,
                 "reply": message_json(reply),
@@ -268,12 +280,16 @@ class ConversationService:
         yield Event("message", turn["reply"])
         outcome = Outcome()
         status, error = "interrupted", STOPPED
+        detail: dict[str, Any] | None = None
+        out_of_view = 0
         written, last_flush = 0, time.monotonic()
         try:
-            req = CreateChatCompletionRequest.model_validate(turn["request"])
-            prep = self.completions.prepare(req, billed_to=turn.get("billed_to"))
-            async with aclosing(self.completions.stream(prep, outcome)) as chunks:
+            fitted = self.fitter.stream(turn["request"], turn.get("billed_to"), outcome)
+            async with aclosing(fitted) as chunks:
                 async for chunk in chunks:
+                    if chunk.get("context", {}).get("dropped"):  # history the model cannot see
+                        out_of_view = chunk["context"]["dropped"]
+                        yield Event("context", {"id": reply_id, **chunk["context"]})
                     for choice in chunk.get("choices") or ():
                         text = (choice.get("delta") or {}).get("content")
                         if text:
@@ -296,18 +312,29 @@ class ConversationService:
             # A reply cut after some text is kept as interrupted: it can be continued
             # or regenerated; one that produced nothing is an error.
             status, error = ("interrupted" if outcome.content else "error"), exc.message
+            detail = {k: v for k, v in exc.body()["error"].items() if k not in _WORDS}
             yield Event("error", {"id": reply_id, **exc.body()})
         finally:
             # Shielded: a client that goes away must not stop us recording what it got.
             with anyio.CancelScope(shield=True):
-                final = await anyio.to_thread.run_sync(self._save, reply_id, outcome, status, error)
+                final = await anyio.to_thread.run_sync(
+                    self._save, reply_id, outcome, status, error, detail, out_of_view
+                )
                 if outcome.grounding is not None and self.completions.grounder is not None:
                     await anyio.to_thread.run_sync(
                         self.completions.grounder.save, reply_id, outcome.grounding
                     )
         yield Event("done", final)
 
-    def _save(self, reply_id: str, outcome: Outcome, status: str, error: str | None) -> dict:
+    def _save(
+        self,
+        reply_id: str,
+        outcome: Outcome,
+        status: str,
+        error: str | None,
+        detail: dict[str, Any] | None = None,
+        out_of_view: int = 0,
+    ) -> dict:
         with self.db.session() as s:
             usage = outcome.usage or {}
             s.execute(
@@ -317,6 +344,8 @@ class ConversationService:
                     content=outcome.content,
                     status=status,
                     error=error,
+                    error_detail=detail,
+                    out_of_view=out_of_view or None,
                     finish_reason=outcome.finish_reason,
                     prompt_tokens=usage.get("prompt_tokens"),
                     completion_tokens=usage.get("completion_tokens"),
@@ -376,18 +405,19 @@ def _active_path(
 
 
 def _matching(owner: str, text: str) -> ColumnElement[bool]:
-    """Title or any message containing text, case-insensitively (LIKE wildcards escaped)."""
+    """Title or any message containing text, ignoring case and accents (wildcards escaped)."""
+    text = fold(text)
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     in_messages = (
         select(Message.id)
         .where(
             Message.conversation_id == Conversation.id,
             Message.owner_id == owner,
-            Message.content.ilike(pattern, escape="\\"),
+            folded(Message.content).like(pattern, escape="\\"),
         )
         .exists()
     )
-    return or_(Conversation.title.ilike(pattern, escape="\\"), in_messages)
+    return or_(folded(Conversation.title).like(pattern, escape="\\"), in_messages)
 
 
 def _title(content: str) -> str:

@@ -29,6 +29,19 @@ class LoginLocked(Busy):
 
     code = "too_many_login_attempts"
 
+    def body(self) -> dict:
+        """Extension: the wait in seconds, for the UI's own wording."""
+        out = super().body()
+        out["error"]["retry_after"] = math.ceil(self.retry_after)
+        return out
+
+
+def unlock(db: Database, names: list[str]) -> int:
+    """Forget the failed sign-ins of an account (by each name it logs in with); how many."""
+    subjects = [sha256("account:" + n.strip().lower()) for n in names if n]
+    with db.session() as s:
+        return s.execute(delete(LoginFailure).where(LoginFailure.subject.in_(subjects))).rowcount
+
 
 class LoginThrottle:
     """Counts failed sign-ins per account and per address over a sliding window."""

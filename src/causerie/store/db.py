@@ -11,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from causerie.store.folding import sqlite_translate
 from causerie.store.models import LOCAL_USER_ID, Message, User
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,6 +36,14 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    # PostgreSQL's translate(), which accent-insensitive search uses (store/folding.py).
+    dbapi_conn.create_function("translate", 3, sqlite_translate, deterministic=True)
+    # SQLite's own lower() folds ASCII only; search must fold "É" and "Д" as Python does.
+    dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(text: str | None) -> str | None:
+    return text.lower() if isinstance(text, str) else text
 
 
 def migrate(engine: Engine) -> None:

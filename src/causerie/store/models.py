@@ -84,6 +84,10 @@ class Message(Base):
     model: Mapped[str | None] = mapped_column(String(200))
     finish_reason: Mapped[str | None] = mapped_column(String(32))
     error: Mapped[str | None] = mapped_column(Text)
+    # The error object's code and figures, so that the UI can word it in the user's language.
+    error_detail: Mapped[dict | None] = mapped_column(JSON)
+    # Earlier messages of the branch its model could not read (context fitting).
+    out_of_view: Mapped[int | None] = mapped_column(Integer)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,6 +8,7 @@ export class ApiError extends Error {
     this.status = status;
     this.type = err.type || null;
     this.code = err.code || null;
+    this.detail = err; // the whole error object: some codes carry figures (sizes, counts)
   }
 }
 

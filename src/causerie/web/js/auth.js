@@ -2,7 +2,7 @@
 
 import { api } from './api.js';
 import { h, icon } from './dom.js';
-import { t } from './i18n.js';
+import { errorText, t } from './i18n.js';
 
 /** Resolve once this browser may use the API: at once, or after a successful login. */
 export async function signIn() {
@@ -36,7 +36,8 @@ function loginForm() {
         screen.remove();
         resolve();
       } catch (err) {
-        error.replaceChildren(icon('alert'), h('span', { text: err.message }));
+        // In the user's language by its code; the server's own words on hover.
+        error.replaceChildren(icon('alert'), h('span', { text: errorText(err), title: err.message }));
         password.select();
       } finally {
         submit.disabled = false;

@@ -2,7 +2,7 @@
 // frame, and Markdown rendered only for messages near the viewport (long chats stay fast).
 
 import { copyText, h, icon } from './dom.js';
-import { language, t } from './i18n.js';
+import { errorText, language, t } from './i18n.js';
 import { renderMarkdown, renderStreaming } from './markdown.js';
 
 const EAGER_TAIL = 12; // the last messages are rendered at once; earlier ones when scrolled to
@@ -160,7 +160,7 @@ export class Chat {
         icon('alert'),
         h('div', { class: 'error-text' },
           h('strong', { text: title }),
-          h('p', { text: msg.error || '' })),
+          h('p', { text: storedError(msg) })),
         h('button', { type: 'button', class: 'btn retry', dataset: { action: 'retry' } },
           icon('regenerate'), h('span', { text: t('retry') })));
     }
@@ -333,4 +333,11 @@ function button(action, iconName, label, disabled = false) {
     type: 'button', class: 'icon-btn small', dataset: { action },
     'aria-label': label, title: label, disabled,
   }, icon(iconName));
+}
+
+/** A stored reply's error in the user's language when its code is known, else as stored. */
+function storedError(msg) {
+  const detail = msg.error_detail;
+  if (!detail?.code) return msg.error || '';
+  return errorText({ code: detail.code, message: msg.error || '', detail });
 }

@@ -78,7 +78,9 @@ export function mountIcons(root = document) {
 }
 
 /** A transient message at the bottom of the screen, optionally with one action. */
-export function toast(text, { kind = 'info', action = null, timeout = 5000, onExpire = null } = {}) {
+export function toast(text, {
+  kind = 'info', action = null, timeout = 5000, onExpire = null, detail = null,
+} = {}) {
   const box = document.getElementById('toasts');
   let done = false;
   const close = (expired) => {
@@ -90,6 +92,8 @@ export function toast(text, { kind = 'info', action = null, timeout = 5000, onEx
   };
   const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status' },
     h('span', { class: 'toast-text', text }));
+  // A translated message keeps the server's own words within reach (hover, screen readers).
+  if (detail && detail !== text) el.firstChild.title = detail;
   if (action) {
     el.append(h('button', {
       type: 'button', class: 'toast-action', text: action.label,

@@ -86,6 +86,18 @@ const STRINGS = {
     exportMine: 'Export my conversations', importRunning: 'importing…',
     importAdded: 'new conversations:', importUpdated: 'updated:', importMessages: 'messages:',
     importUnchanged: 'already imported:', importSkipped: 'skipped:',
+    outOfView: 'Earlier messages ({n}) are out of the model’s view: it reads the latest ones.',
+    // Server errors by their stable code ({…} from the error body); the server's text is the detail.
+    'error.message_too_long': 'This message is too long for the model: about {tokens} tokens ({chars} characters), for at most {limit}. Shorten it or attach it as a document.',
+    'error.context_length_exceeded': 'The conversation is too long for the model.',
+    'error.unreachable': 'The server cannot be reached. Check that it is running.',
+    offline: 'The server cannot be reached. Trying again…',
+    'error.invalid_login': 'Wrong user name or password.',
+    'error.too_many_login_attempts': 'Too many failed sign-ins. Try again {when}.',
+    'error.empty_document': '“{name}” is empty.',
+    'error.content_mismatch': '“{name}” is labelled {label}, but its content is not a {label} file.',
+    'error.unsupported_archive': '“{name}” is a zip archive, not a supported document.',
+    'error.no_text': 'No text could be extracted from “{name}”.',
   },
   fr: {
     conversations: 'Discussions',
@@ -171,6 +183,17 @@ const STRINGS = {
     importAdded: 'nouvelles discussions\u202f:', importUpdated: 'mises à jour\u202f:',
     importMessages: 'messages\u202f:', importUnchanged: 'déjà importées\u202f:',
     importSkipped: 'ignorées\u202f:',
+    outOfView: `Les messages plus anciens ({n}) sont hors de la vue du modèle${NNBSP}: il lit les plus récents.`,
+    'error.message_too_long': `Ce message est trop long pour le modèle${NNBSP}: environ {tokens} jetons ({chars} caractères), pour {limit} au plus. Raccourcissez-le ou joignez-le comme document.`,
+    'error.context_length_exceeded': 'La conversation est trop longue pour le modèle.',
+    'error.unreachable': 'Le serveur est injoignable. Vérifiez qu’il est démarré.',
+    offline: 'Le serveur est injoignable. Nouvelle tentative…',
+    'error.invalid_login': 'Nom d’utilisateur ou mot de passe incorrect.',
+    'error.too_many_login_attempts': 'Trop de connexions échouées. Réessayez {when}.',
+    'error.empty_document': '« {name} » est vide.',
+    'error.content_mismatch': '« {name} » est présenté comme un fichier {label}, mais son contenu n’en est pas un.',
+    'error.unsupported_archive': '« {name} » est une archive zip, pas un document pris en charge.',
+    'error.no_text': 'Aucun texte n’a pu être extrait de « {name} ».',
   },
 };
 
@@ -209,6 +232,24 @@ export function language() {
 export function t(key, vars = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
+}
+
+/** A server error in the user's language, by its stable code; the server's text otherwise. */
+export function errorText(err) {
+  if (err instanceof TypeError) return t('error.unreachable'); // fetch failed: no server
+  const key = err?.code && `error.${err.code}`;
+  if (!key || !(key in STRINGS[current] || key in STRINGS.en)) return err?.message || String(err);
+  const numbers = new Intl.NumberFormat(current);
+  const vars = {};
+  for (const [name, value] of Object.entries(err.detail || {})) {
+    vars[name] = typeof value === 'number' ? numbers.format(value) : value;
+  }
+  const wait = err.detail?.retry_after;
+  if (typeof wait === 'number') { // "in 15 minutes", "dans 15 minutes"
+    const when = new Intl.RelativeTimeFormat(current, { numeric: 'always' });
+    vars.when = wait < 90 ? when.format(wait, 'second') : when.format(Math.ceil(wait / 60), 'minute');
+  }
+  return t(key, vars);
 }
 
 /** Translate the static page: data-i18n (text), -label (aria-label, title), -placeholder. */

@@ -3,7 +3,7 @@
 
 import { call } from './api.js';
 import { h, icon, toast } from './dom.js';
-import { t } from './i18n.js';
+import { errorText, t } from './i18n.js';
 
 const POLL_MS = 300;
 
@@ -116,7 +116,7 @@ export class Knowledge {
       const params = new URLSearchParams({ start: source.start, end: source.end });
       passage = await call('GET', `${K}/documents/${source.document_id}/passage?${params}`);
     } catch (err) {
-      toast(err.message, { kind: 'error' });
+      toast(errorText(err), { kind: 'error', detail: err.message });
       return;
     }
     this.passageDialog.replaceChildren(h('div', { class: 'dialog-body' },
@@ -159,7 +159,7 @@ export class Knowledge {
     try {
       cols = (await call('GET', `${K}/collections`)).data;
     } catch (err) {
-      toast(err.message, { kind: 'error' });
+      toast(errorText(err), { kind: 'error', detail: err.message });
       return;
     }
     const attached = new Set(this.attached.map((c) => c.id));
@@ -198,7 +198,7 @@ export class Knowledge {
       input.value = '';
       await this.refresh();
     } catch (err) {
-      toast(err.message, { kind: 'error' });
+      toast(errorText(err), { kind: 'error', detail: err.message });
     }
   }
 
@@ -206,7 +206,7 @@ export class Knowledge {
     try {
       await call('DELETE', `${K}/documents/${id}`);
     } catch (err) {
-      toast(err.message, { kind: 'error' });
+      toast(errorText(err), { kind: 'error', detail: err.message });
     }
     await this.refresh();
   }
@@ -224,7 +224,7 @@ export class Knowledge {
       const res = await call('PUT', `${conversationUrl(id)}/collections`, { collections: ids });
       this.showAttached(res.data);
     } catch (err) {
-      toast(err.message, { kind: 'error' });
+      toast(errorText(err), { kind: 'error', detail: err.message });
     }
   }
 
@@ -281,7 +281,7 @@ export class Knowledge {
     }
     cancel.remove();
     const result = job.result && job.result !== 'indexed' ? ` (${t(job.result)})` : '';
-    status.textContent = job.error ? `${t(job.status)}: ${job.error}` : t(job.status) + result;
+    status.textContent = job.error ? `${t(job.status)}: ${jobError(job)}` : t(job.status) + result;
     row.classList.add(job.status);
     if (job.status === 'succeeded') {
       bar.value = bar.max;
@@ -330,4 +330,11 @@ function linkCitations(body, sources) {
     }
     node.replaceWith(frag);
   }
+}
+
+/** Why a job failed, in the user's language when its code is known. */
+function jobError(job) {
+  const detail = job.error_detail;
+  if (!detail?.code) return job.error;
+  return errorText({ code: detail.code, message: job.error, detail });
 }

@@ -1,10 +1,12 @@
 // The application: routing (#/c/<id>), sending and streaming, branches, models, settings.
 
-import { api } from './api.js';
+import { ApiError, api } from './api.js';
 import { showAccount, signIn } from './auth.js';
 import { Chat } from './chat.js';
 import { h, icon, mountIcons, toast } from './dom.js';
-import { applyI18n, languagePreference, setLanguagePreference, t } from './i18n.js';
+import {
+  applyI18n, errorText, languagePreference, setLanguagePreference, t,
+} from './i18n.js';
 import { Imports } from './imports.js';
 import { Knowledge } from './knowledge.js';
 import { preloadMath } from './markdown.js';
@@ -14,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 const NEW_CHAT_KEY = 'causerie.newChat'; // model, system prompt, temperature for new chats
 const THEME_KEY = 'causerie.theme';
 const DRAFT_PREFIX = 'causerie.draft.';
+const OFFLINE_POLL_MS = 2000; // how often an unreachable server is tried again
 const SETTLE_TRIES = 20; // after Stop, how long (x 100 ms) to wait for the server to store it
 
 class App {
@@ -61,24 +64,37 @@ class App {
 
   async route() {
     const id = this.currentId();
-    this.sidebar.setActive(id);
-    if (this.conv && this.conv.id === id) return;
+    if (this.conv && this.conv.id === id) {
+      this.sidebar.setActive(id);
+      return;
+    }
+    let fresh = null;
+    if (id) {
+      try {
+        fresh = await this.knowledge.decorate(await api.get(id));
+      } catch (err) {
+        if (err instanceof TypeError) {
+          // Server unreachable: keep the conversation on screen (and where messages go),
+          // say so, and open the one asked for once the server answers again.
+          this.sidebar.setActive(this.conv?.id ?? null);
+          this.goneOffline();
+          return;
+        }
+        this.showError(err.status === 404 ? new Error(t('notFound')) : err);
+        history.replaceState(null, '', '#/');
+      }
+    }
+    if (this.currentId() !== (fresh?.id ?? null)) return; // navigated again meanwhile
+    this.sidebar.setActive(fresh?.id ?? null);
     this.saveDraft();
     this.chat.clear();
-    if (!id) {
-      this.conv = null;
+    this.conv = fresh;
+    if (!fresh) {
       this.knowledge.showAttached([]);
       this.showConversation();
       return;
     }
-    try {
-      this.conv = await this.knowledge.decorate(await api.get(id));
-    } catch (err) {
-      this.conv = null;
-      this.showError(err.status === 404 ? new Error(t('notFound')) : err);
-      history.replaceState(null, '', '#/');
-    }
-    if (this.currentId() !== (this.conv?.id ?? null)) return; // navigated again meanwhile
+    this.conv.outOfView = this.conv.messages.at(-1)?.out_of_view || 0;
     this.attachStream();
     this.showConversation({ scroll: true });
     performance.mark('causerie:conversation-shown'); // read by the rendering benchmark
@@ -96,6 +112,7 @@ class App {
     this.updateModelButton();
     this.updateComposer();
     this.restoreDraft();
+    this.showContextNote();
     document.title = this.conv?.title ? `${this.conv.title} · Causerie` : 'Causerie';
     this.input.focus({ preventScroll: true });
   }
@@ -172,8 +189,13 @@ class App {
     this.epoch += 1;
     this.updateComposer();
     const shown = () => this.conv?.id === conv.id;
+    conv.outOfView = 0; // each turn says anew how much of the history the model read
+    if (shown()) this.showContextNote();
     const onEvent = (kind, data) => {
-      if (kind === 'message') {
+      if (kind === 'context') {
+        conv.outOfView = data.dropped;
+        if (shown()) this.showContextNote();
+      } else if (kind === 'message') {
         stream.messages = [...stream.messages, { ...data, siblings: [data.id] }];
         if (data.role === 'assistant') stream.reply = stream.messages.at(-1);
         conv.messages = stream.messages;
@@ -185,7 +207,7 @@ class App {
         if (shown()) this.chat.update(stream.reply);
       } else if (kind === 'error' && stream.reply) {
         stream.reply.status = 'error';
-        stream.reply.error = data.error?.message || t('errorTitle');
+        stream.reply.error = data.error ? errorText(new ApiError(400, data)) : t('errorTitle');
       } else if (kind === 'done' && stream.reply) {
         Object.assign(stream.reply, data);
       }
@@ -201,7 +223,8 @@ class App {
         stream.reply.status = 'interrupted';
       } else {
         stream.reply.status = 'error';
-        stream.reply.error = err instanceof TypeError ? t('connectionLost') : err.message;
+        stream.reply.error = err instanceof TypeError ? t('connectionLost') : errorText(err);
+        if (err instanceof TypeError) this.goneOffline();
       }
     } finally {
       this.streams.delete(conv.id);
@@ -390,12 +413,39 @@ class App {
 
   // -- misc -------------------------------------------------------------------------------
 
+  /** The server stopped answering: a banner until /health answers again, then catch up. */
+  goneOffline() {
+    $('offline').hidden = false;
+    if (this.offlineTimer) return;
+    this.offlineTimer = setInterval(async () => {
+      try {
+        if (!(await fetch('/health', { cache: 'no-store' })).ok) return;
+      } catch {
+        return; // still down
+      }
+      clearInterval(this.offlineTimer);
+      this.offlineTimer = null;
+      $('offline').hidden = true;
+      await this.route(); // the conversation asked for meanwhile, if any
+      this.sidebar.reload();
+    }, OFFLINE_POLL_MS);
+  }
+
   showError(err) {
+    if (err instanceof TypeError) this.goneOffline();
     if (err?.status === 401) {
       location.reload(); // signed out meanwhile (session expired): back to the login form
       return;
     }
-    toast(err?.message || String(err), { kind: 'error', timeout: 8000 });
+    toast(errorText(err), { kind: 'error', timeout: 8000, detail: err?.message });
+  }
+
+  /** Says, discreetly, that the model no longer reads the start of this conversation. */
+  showContextNote() {
+    const note = document.getElementById('context-note');
+    const n = this.conv?.outOfView || 0;
+    note.hidden = !n;
+    note.textContent = n ? t('outOfView', { n }) : '';
   }
 
   openSidebar(open) {
