@@ -1,7 +1,7 @@
 """everyday: why a reply or an ingestion job failed (code, figures), what a model left out
 
 Revision ID: 0008_everyday
-Revises: 0004_login_failures
+Revises: 0007_imports
 Create Date: 2026-12-01 23:20:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_everyday"
-down_revision = "0004_login_failures"
+down_revision = "0007_imports"
 branch_labels = None
 depends_on = None
 
