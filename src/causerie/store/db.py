@@ -8,12 +8,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from causerie.store.models import LOCAL_USER_ID, Message, User
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed 64-bit key: replicas starting together take turns migrating on it.
+MIGRATION_LOCK = 0x6361757365726965  # "causerie"
 
 
 def make_engine(url: str) -> Engine:
@@ -42,6 +44,11 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Held to the end of this transaction: a replica waits for the one migrating,
+            # then finds the schema at head and does nothing. (SQLite's write lock already
+            # serialises the migration's DDL.)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
