@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.pg_support import Postgres
+from tests.pg_support import DATABASES, Postgres, empty_database
 from tests.support import LiveServer, app_client, smol_model, smol_settings, write_config
 
 
@@ -35,9 +35,8 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of each supported kind: SQLite in tmp_path, a fresh PostgreSQL one."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'causerie.db'}"
-    return request.getfixturevalue("postgres").fresh()
+    url = empty_database(request, request.param, tmp_path)
+    return url or f"sqlite:///{tmp_path / 'causerie.db'}"

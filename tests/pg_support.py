@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+def empty_database(request: pytest.FixtureRequest, kind: str, directory: Path) -> str | None:
+    """The URL of an empty database of one kind; None for SQLite's default in the data dir."""
+    if kind == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").fresh()
 
 
 class Postgres:
