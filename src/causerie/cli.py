@@ -11,6 +11,7 @@ import click
 from pydantic import ValidationError
 
 from causerie.accounts_cli import refusal, users
+from causerie.db_cli import db_group
 from causerie.knowledge import cli as knowledge_cli
 from causerie.settings import Settings, load_settings
 
@@ -105,3 +106,4 @@ def models(config: Path | None, data_dir: Path | None, no_probe: bool, server: s
 main.add_command(knowledge_cli.ingest)
 main.add_command(users)
 main.add_command(knowledge_cli.eval_group)
+main.add_command(db_group)
