@@ -7,6 +7,7 @@ mirrors index.py's: the same folded terms, prefix-matched, the same fusion after
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,26 +23,53 @@ HNSW_DIM = 384
 EF_SEARCH = 200
 
 
+def _term(term: str, prefix: bool) -> str:
+    return f"{term}:*" if prefix else term
+
+
 def tsquery(query: str) -> str | None:
     """A to_tsquery('simple') expression for any of the query's folded terms."""
-    parts = [f"{t}:*" if prefix else t for t, prefix in query_terms(query)]
+    parts = [_term(t, prefix) for t, prefix in query_terms(query)]
     return " | ".join(parts) if parts else None
 
 
-_TEXT = (
-    "SELECT c.id FROM knowledge_chunks c WHERE c.search_vector @@ to_tsquery('simple', :q) "
-    "AND c.collection_id IN :cols "
-    "ORDER BY ts_rank(c.search_vector, to_tsquery('simple', :q)) DESC, c.id LIMIT :k"
-)
+_COUNT = "SELECT count(*) FROM knowledge_chunks WHERE search_vector @@ to_tsquery('simple', :t)"
+
+
+def _weights(s: Session, terms: list[str]) -> dict[str, float]:
+    """BM25's inverse document frequency of each term found in the index.
+
+    ts_rank alone has no IDF: with OR queries a common word outweighed the rare one that
+    tells the passages apart (full-text nDCG@10 0.46 against FTS5's 0.58 on the FAQ).
+    """
+    total = int(s.execute(text("SELECT count(*) FROM knowledge_chunks")).scalar() or 0)
+    out = {}
+    for term in terms:
+        df = int(s.execute(text(_COUNT), {"t": term}).scalar() or 0)
+        if df:
+            out[term] = math.log((total - df + 0.5) / (df + 0.5) + 1)
+    return out
 
 
 def text_search(s: Session, query: str, collections: Sequence[str], k: int) -> list[int]:
-    """Chunk ids best matching query by PostgreSQL's ranking, within the collections."""
-    q = tsquery(query)
-    if q is None or not collections:
+    """Chunk ids best matching query (IDF-weighted ts_rank), within the collections."""
+    terms = [_term(t, prefix) for t, prefix in query_terms(query)]
+    weights = _weights(s, terms) if collections else {}
+    if not weights:
         return []
-    stmt = text(_TEXT).bindparams(bindparam("cols", expanding=True))
-    return [r[0] for r in s.execute(stmt, {"q": q, "cols": list(collections), "k": k})]
+    values: dict = {"q": " | ".join(weights), "cols": list(collections), "k": k}
+    score = []
+    for i, (term, weight) in enumerate(weights.items()):
+        values[f"t{i}"], values[f"w{i}"] = term, weight
+        # Normalisation 1: rank / (1 + log(length)), BM25's damping of long passages.
+        score.append(f":w{i} * ts_rank(c.search_vector, to_tsquery('simple', :t{i}), 1)")
+    sql = (
+        "SELECT c.id FROM knowledge_chunks c "
+        "WHERE c.search_vector @@ to_tsquery('simple', :q) AND c.collection_id IN :cols "
+        f"ORDER BY {' + '.join(score)} DESC, c.id LIMIT :k"
+    )
+    stmt = text(sql).bindparams(bindparam("cols", expanding=True))
+    return [r[0] for r in s.execute(stmt, values)]
 
 
 def vector_literal(vector: np.ndarray) -> str:
