@@ -61,3 +61,29 @@ def test_migrating_again_is_a_no_op(database_url: str, times: int) -> None:
     with db.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == _head()
     db.engine.dispose()
+
+
+def test_a_replica_starting_leaves_the_live_replies_of_others_alone(postgres) -> None:  # type: ignore[no-untyped-def]
+    """On PostgreSQL, start-up marks only long-silent 'streaming' replies as interrupted."""
+    from datetime import timedelta
+
+    from causerie.store.models import LOCAL_USER_ID, Conversation, Message, utcnow
+
+    db = Database(make_engine(postgres.fresh()))
+    db.prepare()
+    with db.session() as s:
+        s.add(Conversation(id="c1", owner_id=LOCAL_USER_ID))
+        s.flush()
+        old = utcnow() - timedelta(hours=1)
+        for mid, at in (("live", utcnow()), ("orphan", old)):
+            s.add(
+                Message(
+                    id=mid, conversation_id="c1", owner_id=LOCAL_USER_ID, role="assistant",
+                    status="streaming", updated_at=at,
+                )
+            )  # fmt: skip
+    db.prepare()  # another replica starting
+    with db.session() as s:
+        assert s.get(Message, "live").status == "streaming"
+        assert s.get(Message, "orphan").status == "interrupted"
+    db.engine.dispose()
