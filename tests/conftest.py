@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -28,11 +30,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+def postgres() -> Iterator[Postgres]:
     """A PostgreSQL server with pgvector for the session, removed after it."""
-    server = Postgres(tmp_path_factory.mktemp("pg"))
+    # Not in pytest's temporary tree: that is private to root (0700) and pgserver runs
+    # the server as its own unprivileged user, which must reach the data directory.
+    directory = Path(tempfile.mkdtemp(prefix="causerie-pg-"))
+    directory.chmod(0o755)
+    server = Postgres(directory)
     yield server
     server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(params=DATABASES)
