@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.pg_support import DATABASES, Postgres, empty_database
 from tests.support import LiveServer, app_client, smol_model, smol_settings, write_config
 
 
@@ -24,3 +27,23 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server with pgvector for the session, removed after it."""
+    # Not in pytest's temporary tree: that is private to root (0700) and pgserver runs
+    # the server as its own unprivileged user, which must reach the data directory.
+    directory = Path(tempfile.mkdtemp(prefix="causerie-pg-"))
+    directory.chmod(0o755)
+    server = Postgres(directory)
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of each supported kind: SQLite in tmp_path, a fresh PostgreSQL one."""
+    url = empty_database(request, request.param, tmp_path)
+    return url or f"sqlite:///{tmp_path / 'causerie.db'}"

@@ -10,13 +10,17 @@ import pytest
 
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, Site, create_user, site
 from tests.knowledge_support import K, create_collection, upload, wait_job
+from tests.pg_support import DATABASES, empty_database
 from tests.support import SMOL, smol_settings
 
 
-@pytest.fixture(scope="module")
-async def web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
+@pytest.fixture(scope="module", params=DATABASES)
+async def web(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Site]:
     """An app whose database already holds an administrator (as after `users create`)."""
-    settings = smol_settings(tmp_path_factory.mktemp("accounts"))
+    data = tmp_path_factory.mktemp("accounts")
+    settings = smol_settings(data, database_url=empty_database(request, request.param, data))
     create_user(settings, ADMIN, ADMIN_PASSWORD, role="admin")
     async with site(settings) as s:
         yield s

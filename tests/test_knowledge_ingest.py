@@ -23,6 +23,7 @@ from tests.knowledge_support import (
     web_site,
     zip_bomb_docx,
 )
+from tests.pg_support import DATABASES, empty_database
 from tests.support import app_client, smol_settings
 
 MAX_BYTES = 300_000
@@ -53,11 +54,15 @@ A compost heap wants a mix of green and brown material, turned every few weeks.
 """
 
 
-@pytest.fixture(scope="module")
-async def kc(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture(scope="module", params=DATABASES)
+async def kc(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
+    data = tmp_path_factory.mktemp("knowledge")
     settings = smol_settings(
-        tmp_path_factory.mktemp("knowledge"),
+        data,
         knowledge=KnowledgeConfig(max_document_bytes=MAX_BYTES, allow_private_urls=True),
+        database_url=empty_database(request, request.param, data),
     )
     async with app_client(settings, timeout=120) as client:
         yield client

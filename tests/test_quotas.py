@@ -323,9 +323,9 @@ def test_causerie_models_reads_a_server_with_accounts_through_the_metrics_token(
 
 
 @pytest.fixture
-def databases(tmp_path: Path) -> Iterator[tuple[Database, Database]]:
-    """Two engines on one SQLite file: what two server processes have."""
-    url = f"sqlite:///{tmp_path / 'q.db'}"
+def databases(database_url: str) -> Iterator[tuple[Database, Database]]:
+    """Two engines on one database (SQLite file or PostgreSQL): what two processes have."""
+    url = database_url
     dbs = (Database(make_engine(url)), Database(make_engine(url)))
     dbs[0].prepare()
     try:

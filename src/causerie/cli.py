@@ -11,6 +11,7 @@ import click
 from pydantic import ValidationError
 
 from causerie.accounts_cli import refusal, users
+from causerie.db_cli import db_group
 from causerie.imports_cli import export, import_group
 from causerie.knowledge import cli as knowledge_cli
 from causerie.settings import Settings, load_settings
@@ -108,3 +109,4 @@ main.add_command(users)
 main.add_command(knowledge_cli.eval_group)
 main.add_command(import_group)
 main.add_command(export)
+main.add_command(db_group)

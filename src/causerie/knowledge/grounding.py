@@ -148,7 +148,7 @@ class Grounder:
         self, hits: list[Hit], question: str, qv: np.ndarray
     ) -> list[tuple[Hit, float, bool]]:
         """Each hit with its cosine to the question and whether it is worth citing."""
-        vectors = self.service.vectors.vectors_of([h.chunk_id for h in hits])
+        vectors = self.service.chunk_vectors([h.chunk_id for h in hits])
         floor = self.service.embedder.relevant_cosine
         q_words = stems(question)
         out = []

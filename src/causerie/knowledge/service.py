@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from causerie.errors import InvalidRequest, NotFound
+from causerie.knowledge import pgsearch
 from causerie.knowledge.chunking import chunk_blocks
 from causerie.knowledge.embeddings import Embedder
 from causerie.knowledge.extract import Extracted
@@ -122,6 +123,9 @@ class KnowledgeService:
         self.embedder = embedder
         self.vectors = VectorIndex(embedder.dim)
         self.frequencies = TermFrequencies()
+        # PostgreSQL searches in the database (pgsearch.py), shared by every replica;
+        # SQLite in FTS5 and in this process's memory (index.py).
+        self.in_database = db.engine.dialect.name == "postgresql"
         self._load_lock = threading.Lock()
 
     # -- collections -------------------------------------------------------------
@@ -347,17 +351,20 @@ class KnowledgeService:
                 for i, c in enumerate(chunks)
             ]
             ids = _insert_chunks(s, rows)
+            if self.in_database:
+                pgsearch.store_vectors(s, ids, vectors)
             doc_id = doc.id
         self.vectors.remove(old_chunks)
-        self.vectors.add(ids, collection_id, vectors)
+        if not self.in_database:
+            self.vectors.add(ids, collection_id, vectors)
         self.frequencies.clear()
         return doc_id, "reindexed" if old else "indexed"
 
     # -- search ------------------------------------------------------------------
 
     def ensure_loaded(self) -> None:
-        """Load every stored vector of the current embedder into memory, once."""
-        if self.vectors.loaded:
+        """Load every stored vector of the current embedder into memory, once (SQLite)."""
+        if self.vectors.loaded or self.in_database:
             return
         with self._load_lock:
             if self.vectors.loaded:
@@ -406,19 +413,38 @@ class KnowledgeService:
             raise InvalidRequest("The query is empty.", param="query")
         cols = self.check_collections(owner, collection_ids)
         depth = max(k * 4, 40)  # each list goes deeper than k so fusion has overlap to use
-        vector_hits: list[tuple[int, float]] = []
+        q = None
         if mode in ("hybrid", "vector"):
             self.ensure_loaded()
             q = query_vector if query_vector is not None else self.embedder.queries([query])[0]
-            vector_hits = self.vectors.search(q, cols, depth)
         with self.db.session() as s:
-            text_ids = (
-                fts_search(s, query, cols, depth, self.frequencies)
-                if mode in ("hybrid", "text")
-                else []
-            )
+            vector_hits = [] if q is None else self._vector_search(s, q, cols, depth)
+            text_ids = self._text_search(s, query, cols, depth) if mode != "vector" else []
             fused = reciprocal_rank_fusion(text_ids, vector_hits)[:k]
             return _hits(s, fused)
+
+    def _vector_search(
+        self, s: Session, q: np.ndarray, cols: list[str], depth: int
+    ) -> list[tuple[int, float]]:
+        if self.in_database:
+            return pgsearch.vector_search(s, q, cols, depth, self.embedder.name)
+        return self.vectors.search(q, cols, depth)
+
+    def _text_search(self, s: Session, query: str, cols: list[str], depth: int) -> list[int]:
+        if self.in_database:
+            return pgsearch.text_search(s, query, cols, depth)
+        return fts_search(s, query, cols, depth, self.frequencies)
+
+    def chunk_vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of some chunks (those of the current embedder's size)."""
+        if not self.in_database:
+            return self.vectors.vectors_of(ids)
+        with self.db.session() as s:
+            rows = s.execute(
+                select(ChunkRow.id, ChunkRow.embedding).where(ChunkRow.id.in_(list(ids)))
+            ).all()
+        out = {cid: np.frombuffer(blob, dtype=np.float32) for cid, blob in rows}
+        return {cid: v for cid, v in out.items() if v.shape[0] == self.embedder.dim}
 
     def embed(self, texts: Sequence[str], as_query: bool = False) -> np.ndarray:
         """Vectors for texts (the /v1/embeddings endpoint and evidence selection)."""

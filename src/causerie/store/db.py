@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, update
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from causerie.store.folding import sqlite_translate
-from causerie.store.models import LOCAL_USER_ID, Message, User
+from causerie.store.models import LOCAL_USER_ID, Message, User, utcnow
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed 64-bit key: replicas starting together take turns migrating on it.
+MIGRATION_LOCK = 0x6361757365726965  # "causerie"
+# A live reply is written at least this often (it waits at most read_timeout, 120 s by
+# default, for its model); one silent for longer lost its process.
+ORPHANED_AFTER_SECONDS = 600
 
 
 def make_engine(url: str) -> Engine:
@@ -51,8 +58,19 @@ def migrate(engine: Engine) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Held to the end of this transaction: a replica waits for the one migrating,
+            # then finds the schema at head and does nothing. (SQLite's write lock already
+            # serialises the migration's DDL.)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def revision(engine: Engine) -> str | None:
+    """The schema's current Alembic revision; None for an empty database."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 class Database:
@@ -75,9 +93,15 @@ class Database:
             if s.get(User, LOCAL_USER_ID) is None:
                 s.add(User(id=LOCAL_USER_ID, name="local"))
             # A reply still 'streaming' at start-up lost its writer: the process died.
+            # On PostgreSQL other replicas may be streaming right now: only replies
+            # silent for longer than any live stream can be are taken as orphaned.
+            orphaned = Message.status == "streaming"
+            if self.engine.dialect.name == "postgresql":
+                stale = utcnow() - timedelta(seconds=ORPHANED_AFTER_SECONDS)
+                orphaned = orphaned & (Message.updated_at < stale)
             s.execute(
                 update(Message)
-                .where(Message.status == "streaming")
+                .where(orphaned)
                 .values(status="interrupted", error="the server stopped during this reply")
             )
 

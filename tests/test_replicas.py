@@ -1,0 +1,192 @@
+"""Several `causerie serve` processes on one PostgreSQL, through HTTP, as a team runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from causerie.store.db import Database, make_engine, revision
+from tests.accounts_support import ADMIN, ADMIN_PASSWORD, create_user
+from tests.core_support import conversation_events
+from tests.pg_support import Postgres
+from tests.support import SMOL, LiveServer, smol_model, smol_settings, write_config
+
+LAST_MIGRATION = "Running upgrade 0004_login_failures -> 0013_postgresql"
+
+
+def _start_all(servers: list[LiveServer]) -> None:
+    """Start every server at the same moment (each waits for its own readiness)."""
+    errors: list[BaseException] = []
+
+    def start(server: LiveServer) -> None:
+        try:
+            server.start(timeout=180)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for s in servers:
+            s.stop()
+        raise errors[0]
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    postgres: Postgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, list[LiveServer]]]:
+    """Three replicas started together on one empty PostgreSQL database."""
+    base: Path = tmp_path_factory.mktemp("replicas")
+    url = postgres.fresh()
+    config = write_config(
+        base / "causerie.toml", [smol_model(n_parallel=1)], extra=f'database_url = "{url}"'
+    )
+    servers = [LiveServer(config, base / f"data{i}", log=base / f"server{i}.log") for i in range(3)]
+    for i in range(3):
+        (base / f"data{i}").mkdir()
+    _start_all(servers)
+    try:
+        yield url, servers
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_three_replicas_starting_at_once_migrate_once(
+    replicas: tuple[str, list[LiveServer]],
+) -> None:
+    url, servers = replicas
+    logs = [s.log.read_text() for s in servers]
+    assert sum(log.count(LAST_MIGRATION) for log in logs) == 1, logs
+    engine = make_engine(url)
+    try:
+        assert revision(engine) == "0013_postgresql"
+    finally:
+        engine.dispose()
+
+
+def test_a_conversation_started_on_one_replica_continues_on_another(
+    replicas: tuple[str, list[LiveServer]],
+) -> None:
+    _, (a, b, c) = replicas
+    conv = httpx.post(f"{a.url}/api/conversations", json={}).json()["id"]
+    _, first_reply = _say(a, conv, "Name a colour.")
+    second, second_reply = _say(b, conv, "Another one?")
+    assert second["parent_id"] == first_reply["id"]  # b continued the branch a wrote
+    stored = httpx.get(f"{c.url}/api/conversations/{conv}").json()
+    assert stored["current_leaf_id"] == second_reply["id"]
+    assert [m["role"] for m in stored["messages"]] == ["user", "assistant"] * 2
+
+
+def _say(server: LiveServer, conv: str, content: str) -> tuple[dict, dict]:
+    """Post a user message on server; (the user message, the stored reply)."""
+    r = httpx.post(
+        f"{server.url}/api/conversations/{conv}/messages",
+        json={"content": content, "max_tokens": 4},
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+    events = conversation_events(r.text)
+    (kind, user), (last, done) = events[0], events[-1]
+    assert (kind, last, user["role"], done["status"]) == ("message", "done", "user", "complete")
+    assert done["parent_id"] == user["id"]
+    return user, done
+
+
+def test_a_document_uploaded_through_one_replica_is_found_through_the_others(
+    replicas: tuple[str, list[LiveServer]],
+) -> None:
+    _, (a, b, c) = replicas
+    k = "/api/knowledge"
+    col = httpx.post(f"{a.url}{k}/collections", json={"name": "shared"}).json()["id"]
+    text = "Le phare de l'île Vierge guide les navires depuis 1902.".encode()
+    r = httpx.post(
+        f"{a.url}{k}/collections/{col}/documents", files={"file": ("phare.txt", text, "")}
+    )
+    assert r.status_code == 202, r.text
+    job = r.json()["data"][0]
+    deadline = time.monotonic() + 120
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = httpx.get(f"{a.url}{k}/jobs/{job['id']}").json()
+    assert job["status"] == "succeeded", job
+    for server, mode in ((b, "text"), (c, "vector"), (b, "hybrid")):
+        r = httpx.post(
+            f"{server.url}{k}/search",
+            json={"query": "ile vierge phare", "collections": [col], "mode": mode},
+            timeout=60,
+        )
+        assert r.status_code == 200, r.text
+        assert [h["document"] for h in r.json()["data"]] == ["phare.txt"], (mode, r.json())
+
+
+def test_a_request_limit_is_exact_across_replicas(
+    replicas: tuple[str, list[LiveServer]],
+) -> None:
+    """Last: it turns accounts on, after which every call needs a key."""
+    url, servers = replicas
+    settings = smol_settings(servers[0].data_dir, database_url=url)
+    create_user(settings, ADMIN, ADMIN_PASSWORD, role="admin")
+    create_user(settings, "team", "team-password-1", requests_per_minute=12)
+    with httpx.Client(base_url=servers[0].url, timeout=60) as c:
+        deadline = time.monotonic() + 30  # each replica notices accounts within seconds
+        while (
+            login := c.post("/api/auth/login", json={"name": "team", "password": "team-password-1"})
+        ).status_code != 200:
+            assert time.monotonic() < deadline, login.text
+            time.sleep(0.5)
+        c.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        key = c.post("/api/keys", json={"name": "replicas"}).json()["key"]
+    auth = {"Authorization": f"Bearer {key}"}
+    for s in servers:  # every replica requires the key before the count starts
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{s.url}/v1/models").status_code != 401:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    left = 60 - time.time() % 60
+    if left < 20:
+        time.sleep(left + 0.2)  # the whole count inside one minute
+    chat = {"model": SMOL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
+    statuses = [
+        httpx.post(
+            f"{servers[i % 3].url}/v1/chat/completions", json=chat, headers=auth, timeout=60
+        ).status_code
+        for i in range(15)
+    ]
+    assert statuses == [200] * 12 + [429] * 3
+
+
+def test_db_upgrade_migrates_explicitly(database_url: str, tmp_path: Path) -> None:
+    env_config = write_config(
+        tmp_path / "causerie.toml", [smol_model()], extra=f'database_url = "{database_url}"'
+    )
+    cmd = [sys.executable, "-m", "causerie", "db", "upgrade", "--config", str(env_config)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "database upgraded from empty to 0013_postgresql" in first.stderr
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "database already at 0013_postgresql" in again.stderr
+    db = Database(make_engine(database_url))
+    db.prepare()  # what serve does next: nothing left to migrate
+    assert revision(db.engine) == "0013_postgresql"
+    db.engine.dispose()
+
+
+def test_db_upgrade_reports_an_unreachable_database(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://postgres@/nowhere?host={tmp_path}"
+    config = write_config(tmp_path / "c.toml", [smol_model()], extra=f'database_url = "{url}"')
+    cmd = [sys.executable, "-m", "causerie", "db", "upgrade", "--config", str(config)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "cannot upgrade the database" in r.stderr and "Traceback" not in r.stderr
