@@ -1,7 +1,7 @@
 """postgresql: pgvector and text search for knowledge chunks (PostgreSQL only)
 
 Revision ID: 0013_postgresql
-Revises: 0004_login_failures
+Revises: 0008_everyday
 Create Date: 2026-12-01 23:30:00
 
 SQLite keeps FTS5 and its in-memory vectors (0002); on PostgreSQL the same searches
@@ -11,7 +11,7 @@ run in the database, so that every replica sees every document at once.
 from alembic import op
 
 revision = "0013_postgresql"
-down_revision = "0004_login_failures"
+down_revision = "0008_everyday"
 branch_labels = None
 depends_on = None
 
