@@ -25,8 +25,8 @@ MIN_CLAIM_WORDS = 3  # shorter sentences are checked as the answer to the questi
 SHORT_QUESTION_WORDS = 0.2
 # Short sentences made of these words claim nothing ("Sure.", "Oui, bien sûr.").
 DISCOURSE = frozenset(
-    "yes no sure ok okay certainly indeed thanks hello here oui non bien sur certes "
-    "voici voila merci bonjour entendu accord".split()
+    """yes no sure ok okay certainly indeed thanks hello here oui non bien sur certes
+    voici voila merci bonjour entendu accord""".split()  # noqa: SIM905
 )
 # A sentence is supported by a source when most of its words are there, or some are and
 # the meaning matches, or the meaning matches almost exactly (a translation, say).
