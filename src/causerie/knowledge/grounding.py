@@ -156,7 +156,7 @@ class Grounder:
             # A follow-up ("and which package?") names nothing by itself: search it
             # with the previous user turn(s). Measured by the eval's follow-ups.
             earlier = [str(messages[i].get("content") or "") for i in users[:-1]]
-            query = " ".join([*earlier[-FOLLOW_UP_TURNS:], question]).strip()
+            query = " ".join([*earlier[len(earlier) - FOLLOW_UP_TURNS :], question]).strip()
         qv = self.service.embedder.queries([query])[0]
         hits = self.service.search(
             owner, query, collections, k=self.config.top_k, mode="hybrid", query_vector=qv
