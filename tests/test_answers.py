@@ -6,23 +6,22 @@ control, as a vLLM or Ollama would be) that answers as scripted by its model nam
   bare-json  "[1]", but a real sentence when asked under a JSON schema;
   short      "1990 [1]." (a correct short answer);
   quote      the text of the prompt's source [1], with its marker.
+(tests/answers_support.py)
 """
 
 from __future__ import annotations
 
 import json
-import re
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
 
 from causerie.services.grounded import NO_ANSWER
 from causerie.settings import ModelConfig, Settings
+from tests.answers_support import SENTENCE, Upstream, fake_upstream
 from tests.knowledge_support import create_collection, ingest
 from tests.support import app_client
 
@@ -46,57 +45,12 @@ Green tea is brewed at 80 degrees for two minutes.
 
 The old tea house of Uji was built in 1602.
 """
-SENTENCE = "The Ar-Men light was automated in 1990 [1]."
-
-
-def _reply(model: str, body: dict[str, Any]) -> str:
-    if model == "bare-json" and body.get("response_format"):
-        return json.dumps({"answer": SENTENCE})
-    if model in ("bare", "bare-json"):
-        return "[1]"
-    if model == "short":
-        return "1990 [1]."
-    prompt = body["messages"][-1]["content"]
-    found = re.search(r"^\[1\] (.+)$", prompt, re.M)
-    return f"{found.group(1) if found else 'nothing'} [1]"
-
-
-class _Upstream(BaseHTTPRequestHandler):
-    seen: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.seen.append(body)
-        text = _reply(body["model"], body)
-        base = {"id": "up", "object": "chat.completion.chunk", "created": 0}
-        events = [
-            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
-            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-            {**base, "choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 3,
-                                              "total_tokens": 53}},
-        ]  # fmt: skip
-        payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-        data = payload.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with fake_upstream() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +99,11 @@ async def test_short_answer_the_sources_do_not_hold_is_flagged(client: httpx.Asy
 
 
 async def test_bare_marker_reply_is_recovered_under_a_schema(client: httpx.AsyncClient) -> None:
-    _Upstream.seen.clear()
+    Upstream.seen.clear()
     msg = await _ask(client, "bare-json", "When was the Ar-Men light automated?")
     assert msg["content"] == SENTENCE
     assert msg["citations"][0]["status"] == "supported"
-    retry = _Upstream.seen[-1]
+    retry = Upstream.seen[-1]
     assert retry["response_format"]["type"] == "json_schema"
 
 
