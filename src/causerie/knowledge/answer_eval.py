@@ -63,6 +63,7 @@ class Item:
     history: tuple[str, ...] = ()
     documents: str = "en"
     section: str | None = None
+    lang: str | None = None  # the question's language; guessed when not given
 
     @property
     def kind(self) -> str:
@@ -71,7 +72,7 @@ class Item:
             return "unanswerable"
         if self.history:
             return "follow-up"
-        lang = "fr" if _french(self.question) else "en"
+        lang = self.lang or ("fr" if _french(self.question) else "en")
         return lang if lang == self.documents else f"{lang}->{self.documents}"
 
 
@@ -177,20 +178,22 @@ def _item(row: Any, n: int) -> Item:
         raise InvalidQA(f"line {n}: 'documents' must be 'en' or 'fr'")
     return Item(
         str(row.get("id", n)), question.strip(), tuple(keywords), tuple(history), documents,
-        row.get("section"),
+        row.get("section"), row.get("lang"),
     )  # fmt: skip
 
 
 def pick(items: list[Item], limit: int | None) -> list[Item]:
-    """The first `limit` items of each kind, for quick runs (all when None)."""
-    if not limit:
-        return items
-    seen: dict[str, int] = {}
-    out = []
+    """The first `limit` items of each kind (all when None), kinds taken in turn.
+
+    Taking kinds in turn makes a run stopped early still cover every kind.
+    """
+    by_kind: dict[str, list[Item]] = {}
     for item in items:
-        seen[item.kind] = seen.get(item.kind, 0) + 1
-        if seen[item.kind] <= limit:
-            out.append(item)
+        by_kind.setdefault(item.kind, []).append(item)
+    queues = [group[:limit] if limit else group for group in by_kind.values()]
+    out = []
+    for i in range(max(len(q) for q in queues)):
+        out.extend(q[i] for q in queues if i < len(q))
     return out
 
 
@@ -236,13 +239,17 @@ async def run(
             await _loaded(services.catalog)
             report = Report(settings.default_model)
             runner = _Runner(services, settings.default_model, collections)
-            for variant in variants:
-                report.results[variant] = []
-                for i, item in enumerate(items, 1):
+            report.results = {v: [] for v in variants}
+            # Item by item, every variant in turn: a loaded machine slows them alike.
+            for i, item in enumerate(items, 1):
+                for variant in variants:
                     result = await runner.answer(variant, item)
                     report.results[variant].append(result)
                     mark = "ok" if (result.correct or result.abstained) else "--"
-                    say(f"{variant} {i}/{len(items)} {item.id} {mark} {result.answer[:70]!r}")
+                    say(
+                        f"{i}/{len(items)} {item.id} {variant} {mark} ttft={result.ttft:.1f} "
+                        f"{result.answer[:70]!r}"
+                    )
             return report
         finally:
             await services.catalog.close()
