@@ -176,6 +176,8 @@ def _item(row: Any, n: int) -> Item:
     documents = row.get("documents", "en")
     if documents not in ("en", "fr"):
         raise InvalidQA(f"line {n}: 'documents' must be 'en' or 'fr'")
+    if row.get("lang") not in (None, "en", "fr"):
+        raise InvalidQA(f"line {n}: 'lang' must be 'en' or 'fr'")
     return Item(
         str(row.get("id", n)), question.strip(), tuple(keywords), tuple(history), documents,
         row.get("section"), row.get("lang"),
