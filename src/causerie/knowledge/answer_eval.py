@@ -237,10 +237,11 @@ async def run(
         services.db.prepare()
         try:
             collections = _collections(services, collection, say)
-            say(f"loading {settings.default_model}")
+            model = settings.default_model or settings.models[0].name  # as the server does
+            say(f"loading {model}")
             await _loaded(services.catalog)
-            report = Report(settings.default_model)
-            runner = _Runner(services, settings.default_model, collections)
+            report = Report(model)
+            runner = _Runner(services, model, collections)
             report.results = {v: [] for v in variants}
             # Item by item, every variant in turn: a loaded machine slows them alike.
             for i, item in enumerate(items, 1):
