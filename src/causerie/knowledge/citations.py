@@ -19,7 +19,15 @@ if TYPE_CHECKING:
     from causerie.knowledge.grounding import Source
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
-MIN_CLAIM_WORDS = 3  # shorter sentences ("Yes.", "Sure!") make no checkable claim
+MIN_CLAIM_WORDS = 3  # shorter sentences are checked as the answer to the question
+# A short answer ("Linus Torvalds [1]", "650.") is supported by a source holding all of
+# its words and some of the question's: the claim is "the answer to <question> is <it>".
+SHORT_QUESTION_WORDS = 0.2
+# Short sentences made of these words claim nothing ("Sure.", "Oui, bien sûr.").
+DISCOURSE = frozenset(
+    """yes no sure ok okay certainly indeed thanks hello here oui non bien sur certes
+    voici voila merci bonjour entendu accord""".split()  # noqa: SIM905
+)
 # A sentence is supported by a source when most of its words are there, or some are and
 # the meaning matches, or the meaning matches almost exactly (a translation, say).
 # Embedding similarity alone is generous to sentences on the same topic, hence the words.
@@ -28,28 +36,65 @@ WORDS_WITH_MEANING = 0.3
 MEANING_ALONE = 0.93
 
 
-def check_answer(answer: str, sources: Sequence[Source], embedder: Embedder) -> dict[str, Any]:
+def check_answer(
+    answer: str, sources: Sequence[Source], embedder: Embedder, question: str = ""
+) -> dict[str, Any]:
     """The answer with verified markers, and one verdict per sentence.
 
     Returns {"content": str, "citations": [{"sentence", "start", "end", "status",
     "source", "score"}]} where status is "supported", "unsupported" or "neutral";
-    start/end index `content` and span the sentence with its marker.
+    start/end index `content` and span the sentence with its marker. A marker the
+    model wrote is kept when its source supports the sentence.
     """
     spans = sentence_spans(answer)
     plain = [_MARKER.sub("", answer[s:e]).strip() for s, e in spans]
+    written = [_written(answer[s:e]) for s, e in spans]
     claims = [i for i, t in enumerate(plain) if len(t.split()) >= MIN_CLAIM_WORDS]
     verdicts: dict[int, tuple[str, int | None, float]] = {}
+    source_words = [stems(s.text) for s in sources]
     if claims and sources:
         vectors = embedder.passages([plain[i] for i in claims] + [s.text for s in sources])
         claim_vecs, source_vecs = vectors[: len(claims)], vectors[len(claims) :]
         cosines = claim_vecs @ source_vecs.T
-        source_words = [stems(s.text) for s in sources]
         for row, i in enumerate(claims):
-            verdicts[i] = _verdict(plain[i], cosines[row], source_words, sources, embedder)
+            verdicts[i] = _verdict(
+                plain[i], cosines[row], source_words, sources, embedder, written[i]
+            )
     elif claims:
         verdicts = {i: ("unsupported", None, 0.0) for i in claims}
+    q_words = stems(question)
+    for i, text in enumerate(plain):
+        if i not in verdicts and stems(text) - DISCOURSE:
+            verdicts[i] = _short_verdict(text, q_words, source_words, sources, written[i])
     gaps = [answer[spans[i - 1][1] : spans[i][0]] if i else "" for i in range(len(spans))]
     return _render(plain, gaps, verdicts)
+
+
+def _written(sentence: str) -> set[int]:
+    """The source numbers the model put on a sentence."""
+    return {int(n) for m in _MARKER.finditer(sentence) for n in m.group(1).split(",")}
+
+
+def _short_verdict(
+    text: str,
+    q_words: set[str],
+    source_words: list[set[str]],
+    sources: Sequence[Source],
+    written: set[int],
+) -> tuple[str, int | None, float]:
+    """A short answer, checked as the claim it makes about the question."""
+    words = stems(text)
+    backing = [
+        (coverage(q_words, source_words[j]), s.n)
+        for j, s in enumerate(sources)
+        if coverage(words, source_words[j]) == 1.0
+        and (not q_words or coverage(q_words, source_words[j]) >= SHORT_QUESTION_WORDS)
+    ]
+    if not backing:
+        return "unsupported", None, 0.0
+    kept = [b for b in backing if b[1] in written]
+    score, n = max(kept or backing)
+    return "supported", n, round(1.0 + score, 4)
 
 
 def _verdict(
@@ -58,9 +103,11 @@ def _verdict(
     source_words: list[set[str]],
     sources: Sequence[Source],
     embedder: Embedder,
+    written: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[str, int | None, float]:
     words = stems(sentence)
     best: tuple[float, int] | None = None
+    kept: tuple[float, int] | None = None
     for j, source in enumerate(sources):
         cos = float(cosines[j])
         share = coverage(words, source_words[j])
@@ -71,6 +118,9 @@ def _verdict(
         )
         if supported and (best is None or cos + share > best[0]):
             best = (cos + share, source.n)
+        if supported and source.n in written and (kept is None or cos + share > kept[0]):
+            kept = (cos + share, source.n)
+    best = kept or best  # the model's own marker, when its source supports the sentence
     if best is None:
         top = max(float(c) for c in cosines)
         return "unsupported", None, round(top, 4)

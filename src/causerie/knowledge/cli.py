@@ -133,3 +133,47 @@ def retrieval(
     click.echo(format_report(report))
     if json_path is not None:
         json_path.write_text(json.dumps(report.json(), indent=2))
+
+
+@eval_group.command()
+@click.option("--qa", "qa_path", type=click.Path(path_type=Path), help="QA file (JSONL).")
+@click.option("--collection", help="Ask your own collection instead of the Debian FAQ.")
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    type=click.Choice(["naive", "evidence", "pipeline"]),
+    help="Pipeline variant(s) to compare (default: all three).",
+)
+@click.option("--limit", type=int, help="Only the first N questions of each kind.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")
+@click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings file.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Database and model cache.")
+def answers(
+    qa_path: Path | None,
+    collection: str | None,
+    variants: tuple[str, ...],
+    limit: int | None,
+    json_path: Path | None,
+    config: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Grounded answers: correct, cited, abstaining, never bare; TTFT and prompt size."""
+    import anyio
+
+    from causerie.cli import _settings
+    from causerie.knowledge.answer_eval import VARIANTS, default_qa, format_report, load_qa, pick
+    from causerie.knowledge.answer_eval import run as run_answers
+
+    settings = _settings(config, data_dir=data_dir)
+    say = lambda m: click.echo(m, err=True)  # noqa: E731
+    try:
+        items = pick(load_qa(qa_path or default_qa()), limit)
+        report = anyio.run(
+            run_answers, settings, items, tuple(variants or VARIANTS), collection, say
+        )
+    except CauserieError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(format_report(report))
+    if json_path is not None:
+        json_path.write_text(json.dumps(report.json(), indent=2, ensure_ascii=False))

@@ -26,10 +26,23 @@ from causerie.knowledge.textmatch import coverage, looks_french, stems
 from causerie.settings import KnowledgeConfig
 from causerie.store.models import LOCAL_USER_ID, Message
 
+# main's wording until issue 10, kept as the "evidence" variant of `causerie eval answers`.
 SYSTEM = (
     "Answer from the numbered sources only, citing them like [1]. "
     "If they do not answer the question, say you do not know."
 )
+# Small models follow wording literally: "citing them like [1]" made the default model
+# answer with the bare marker. Asking for a sentence, in a named language, with the
+# marker at its end, is what they then do.
+ANSWER = (
+    "Answer the question in one short sentence in {language}, using only the numbered "
+    "sources, and end the sentence with the number of its source, like [1]. If the "
+    "sources do not say, answer that you do not know."
+)
+LANGUAGES = {"en": "English", "fr": "French"}
+STYLES = ("naive", "evidence", "pipeline")
+NAIVE_CHUNKS = 3
+FOLLOW_UP_TURNS = 1  # earlier user turns searched with the question (no extra model call)
 NOTHING_FOUND = {
     "en": "I found nothing relevant to this question in the selected collections, "
     "so I cannot answer it from them.",
@@ -83,9 +96,14 @@ class Grounded:
         """The numbered sources, as sent in the first chunk."""
         return [s.json() for s in self.sources]
 
+    @property
+    def language(self) -> str:
+        """The question's language ("en" or "fr"): the answer is written in it."""
+        return "fr" if looks_french(self.question) else "en"
+
     def nothing_found(self) -> str:
         """The honest answer when no passage is relevant."""
-        return NOTHING_FOUND["fr" if looks_french(self.question) else "en"]
+        return NOTHING_FOUND[self.language]
 
     async def nothing_found_chunks(self) -> AsyncIterator[dict[str, Any]]:
         """That answer as provider chunks, so it streams like any other."""
@@ -116,33 +134,46 @@ class Grounder:
         return self.service.check_collections(owner, refs)
 
     def ground(
-        self, collections: Sequence[str], body: dict[str, Any], owner: str = LOCAL_USER_ID
+        self,
+        collections: Sequence[str],
+        body: dict[str, Any],
+        owner: str = LOCAL_USER_ID,
+        style: str = "pipeline",
     ) -> Grounded:
-        """Retrieve evidence for the last user message and put it in the prompt."""
+        """Retrieve evidence for the last user message and put it in the prompt.
+
+        style "pipeline" is what users get; "evidence" (main's before issue 10) and
+        "naive" (whole chunks) exist to be compared by `causerie eval answers`.
+        """
         messages = body["messages"]
         users = [i for i, m in enumerate(messages) if m["role"] == "user"]
         last = users[-1] if users else None
         question = str(messages[last].get("content") or "").strip() if last is not None else ""
         if not question:
             raise InvalidRequest("A grounded request needs a user message.", param="messages")
-        embedder = self.service.embedder
-        qv = embedder.queries([question])[0]
+        query = question
+        if style == "pipeline":
+            # A follow-up ("and which package?") names nothing by itself: search it
+            # with the previous user turn(s). Measured by the eval's follow-ups.
+            earlier = [str(messages[i].get("content") or "") for i in users[:-1]]
+            query = " ".join([*earlier[len(earlier) - FOLLOW_UP_TURNS :], question]).strip()
+        qv = self.service.embedder.queries([query])[0]
         hits = self.service.search(
-            owner, question, collections, k=self.config.top_k, mode="hybrid", query_vector=qv
+            owner, query, collections, k=self.config.top_k, mode="hybrid", query_vector=qv
         )
-        scored = self._relevance(hits, question, qv)
+        scored = self._relevance(hits, query, qv)
         if not any(ok for _, _, ok in scored):
             return Grounded(body, question, relevant=False)
-        sources = self._evidence(scored, question)
-        new_body = copy.deepcopy(body)
-        new_msgs = new_body["messages"]
-        lines = "\n".join(f"[{s.n}] {' '.join(s.text.split())}" for s in sources)
-        new_msgs[last]["content"] = f"Sources:\n{lines}\n\nQuestion: {question}"
-        if new_msgs[0]["role"] == "system":
-            new_msgs[0]["content"] = f"{SYSTEM}\n{new_msgs[0]['content']}"
+        if style == "naive":
+            sources = _whole(scored[:NAIVE_CHUNKS])
         else:
-            new_msgs.insert(0, {"role": "system", "content": SYSTEM})
-        return Grounded(new_body, question, relevant=True, sources=sources)
+            sources = self._evidence(scored, query)
+        grounded = Grounded(body, question, relevant=True, sources=sources)
+        system = (
+            SYSTEM if style != "pipeline" else ANSWER.format(language=LANGUAGES[grounded.language])
+        )
+        grounded.body = _prompt(body, last, question, sources, system)
+        return grounded
 
     def _relevance(
         self, hits: list[Hit], question: str, qv: np.ndarray
@@ -188,7 +219,9 @@ class Grounder:
 
     def check(self, grounded: Grounded, answer: str) -> dict[str, Any]:
         """Match the answer's sentences to the sources; see citations.check_answer."""
-        result = check_answer(answer, grounded.sources, self.service.embedder)
+        result = check_answer(
+            answer, grounded.sources, self.service.embedder, question=grounded.question
+        )
         result["sources"] = grounded.sources_json()
         return result
 
@@ -225,6 +258,40 @@ class Grounder:
                 .where(Message.conversation_id == conversation_id, Message.owner_id == owner)
             ).all()
             return {mid: data for mid, data in rows}
+
+
+def _prompt(
+    body: dict[str, Any], last: int, question: str, sources: list[Source], system: str
+) -> dict[str, Any]:
+    """The request with the sources before the question and the answering rule first."""
+    new_body = copy.deepcopy(body)
+    new_msgs = new_body["messages"]
+    lines = "\n".join(f"[{s.n}] {' '.join(s.text.split())}" for s in sources)
+    new_msgs[last]["content"] = f"Sources:\n{lines}\n\nQuestion: {question}"
+    if new_msgs[0]["role"] == "system":
+        new_msgs[0]["content"] = f"{system}\n{new_msgs[0]['content']}"
+    else:
+        new_msgs.insert(0, {"role": "system", "content": system})
+    return new_body
+
+
+def _whole(scored: list[tuple[Hit, float, bool]]) -> list[Source]:
+    """The naive variant's sources: the best chunks, whole."""
+    return [
+        Source(
+            n=n,
+            chunk_id=h.chunk_id,
+            document_id=h.document_id,
+            document=h.document_name,
+            collection_id=h.collection_id,
+            page=h.page,
+            section=h.section,
+            start=h.start,
+            end=h.end,
+            text=h.text,
+        )
+        for n, (h, _, _) in enumerate(scored, 1)
+    ]
 
 
 def _merge(chosen: list[tuple[float, Hit, int, int, int]]) -> list[Source]:

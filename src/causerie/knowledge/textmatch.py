@@ -16,8 +16,10 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 _FRENCH_HINTS = frozenset(
     """le la les des un une du de et est sont pour dans avec que qui quel quelle quels
-    comment pourquoi où je vous nous ce cette il elle en au aux sur par ne pas""".split()  # noqa: SIM905
+    comment pourquoi où je vous nous ce cette il elle en au aux sur par ne pas quand
+    combien été être ont faut peut""".split()  # noqa: SIM905
 )
+_FRENCH_LETTERS = re.compile(r"[éèêàçùœ]")
 
 
 def fold(text: str) -> str:
@@ -49,4 +51,5 @@ def coverage(needle: set[str], haystack: set[str]) -> float:
 def looks_french(text: str) -> bool:
     """A cheap guess, to answer "nothing found" in the user's language."""
     words = _WORD.findall(text.lower())
-    return sum(w in _FRENCH_HINTS for w in words) * 5 >= max(len(words), 1)
+    hints = sum(w in _FRENCH_HINTS for w in words) + bool(_FRENCH_LETTERS.search(text.lower()))
+    return hints * 5 >= max(len(words), 1)

@@ -10,17 +10,16 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from causerie.errors import InvalidRequest
 from causerie.protocol import CreateChatCompletionRequest
 from causerie.providers.base import Provider
+from causerie.services.grounded import GroundedTurn
 from causerie.services.models import ModelCatalog
 from causerie.services.toolcalls import offered_tools, recover_tool_calls
 from causerie.store.models import LOCAL_USER_ID
 
 if TYPE_CHECKING:
-    from causerie.knowledge.grounding import Grounded, Grounder
+    from causerie.knowledge.grounding import Grounder
 
 log = logging.getLogger(__name__)
 # Told (user id, key id or None, model, usage) after each finished generation, on the event
@@ -138,13 +137,8 @@ class CompletionService:
         created = int(time.time())
         first = True
         outcome = outcome if outcome is not None else Outcome()
-        grounded = await self._ground(prep)
-        if grounded is None:
-            source = prep.provider.stream(prep.body)
-        elif grounded.relevant:
-            source = prep.provider.stream(grounded.body)
-        else:  # nothing relevant: say so instead of letting the model invent
-            source = grounded.nothing_found_chunks()
+        turn = await self._ground(prep)
+        source = prep.provider.stream(prep.body) if turn is None else turn.generate()
         if names := offered_tools(prep.body):
             source = recover_tool_calls(source, names)
         async with aclosing(source) as chunks:
@@ -157,12 +151,13 @@ class CompletionService:
                     delta = choices[0].setdefault("delta", {})
                     if first:
                         delta.setdefault("role", "assistant")
-                        if grounded is not None:
-                            chunk["sources"] = grounded.sources_json()  # extension
+                        if turn is not None and turn.grounded is not None:
+                            chunk["sources"] = turn.grounded.sources_json()  # extension
                         first = False
                     _record(outcome, choices[0], delta)
-                    if grounded is not None and choices[0].get("finish_reason"):
-                        chunk["grounding"] = await self._check(grounded, outcome)  # extension
+                    if turn is not None and choices[0].get("finish_reason"):
+                        outcome.grounding = await turn.check(outcome.content)
+                        chunk["grounding"] = outcome.grounding  # extension
                 elif chunk.get("usage") is not None:
                     outcome.usage = chunk["usage"]
                     if not prep.include_usage:
@@ -215,23 +210,12 @@ class CompletionService:
         except Exception:  # the reply was delivered; a lost usage row must not fail it
             log.exception("could not record usage of %s on %s", user_id, prep.model)
 
-    async def _ground(self, prep: Prepared) -> Grounded | None:
+    async def _ground(self, prep: Prepared) -> GroundedTurn | None:
         if not prep.collections or self.grounder is None:
             return None
-        return await anyio.to_thread.run_sync(
-            self.grounder.ground, prep.collections, prep.body, _payer(prep.billed_to)
-        )
-
-    async def _check(self, grounded: Grounded, outcome: Outcome) -> dict[str, Any]:
-        assert self.grounder is not None
-        if not grounded.relevant:
-            content = outcome.content
-            outcome.grounding = {"content": content, "citations": [], "sources": []}
-        else:
-            outcome.grounding = await anyio.to_thread.run_sync(
-                self.grounder.check, grounded, outcome.content
-            )
-        return outcome.grounding
+        turn = GroundedTurn(self.grounder, prep.provider, _payer(prep.billed_to))
+        await turn.retrieve(prep.collections, prep.body)
+        return turn
 
 
 def _payer(billed_to: tuple[str, str | None] | None) -> str:

@@ -1,0 +1,71 @@
+"""A scripted OpenAI-compatible upstream on 127.0.0.1 that answers like a small model.
+
+By upstream model name: bare ("[1]"), bare-json (a sentence only under a JSON schema),
+short ("1990 [1]."), mixed (one supported sentence, one the sources do not hold),
+quote (the prompt's source [1] with its marker).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+SENTENCE = "The Ar-Men light was automated in 1990 [1]."
+
+
+def _reply(model: str, body: dict[str, Any]) -> str:
+    if model == "bare-json" and body.get("response_format"):
+        return json.dumps({"answer": SENTENCE})
+    if model in ("bare", "bare-json"):
+        return "[1]"
+    if model == "short":
+        return "1990 [1]."
+    if model == "mixed":
+        return f"{SENTENCE} Its keepers were paid in gold coins [1]."
+    prompt = body["messages"][-1]["content"]
+    found = re.search(r"^\[1\] (.+)$", prompt, re.M)
+    return f"{found.group(1) if found else 'nothing'} [1]"
+
+
+class Upstream(BaseHTTPRequestHandler):
+    seen: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append(body)
+        text = _reply(body["model"], body)
+        base = {"id": "up", "object": "chat.completion.chunk", "created": 0}
+        events = [
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {**base, "choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 3,
+                                              "total_tokens": 53}},
+        ]  # fmt: skip
+        payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        data = payload.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def fake_upstream() -> Iterator[str]:
+    """The scripted upstream's base URL, while it runs."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
