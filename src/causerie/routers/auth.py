@@ -170,7 +170,7 @@ def login(body: Login, request: Request, response: Response) -> dict:
     # Behind a reverse proxy on this host, uvicorn puts X-Forwarded-For's client here.
     address = request.client.host if request.client else "unknown"
     token, csrf, user = svc.logins.guard(
-        body.name, address, lambda: auth.login(body.name, body.password)
+        auth.login_subject(body.name), address, lambda: auth.login(body.name, body.password)
     )
     secure = request.url.scheme == "https"
     max_age = int(auth.session_lifetime.total_seconds())
