@@ -74,6 +74,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()  # the request is in; its response has no deadline here
+        self._in_head = True  # what comes next on this connection is the next request's head
+        self._head_bytes = 0
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
@@ -106,6 +108,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _expired(self) -> None:
         self._deadline = None
+        if self._in_head and self.cycle is not None and not self.cycle.response_complete:
+            return  # a pipelined head waits behind a response still going out: not slow
         if not self.transport.is_closing():
             self.logger.info("Closing a connection whose request arrived too slowly.")
             self.transport.close()

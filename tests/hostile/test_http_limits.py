@@ -132,3 +132,15 @@ def test_slow_body_is_cut_off(server: LiveServer) -> None:
     )
     elapsed = trickle(sock, b"{" + b" " * 4999, within=BODY_TIMEOUT + 4)
     assert elapsed >= BODY_TIMEOUT * 0.9
+
+
+def test_second_request_on_a_kept_alive_connection_is_bounded_too(server: LiveServer) -> None:
+    sock = connect(server)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    with pytest.raises((BrokenPipeError, ConnectionResetError)):  # cut off mid-way
+        for _ in range(64):
+            sock.sendall(b"a" * (1024 * 1024))
+    reply = answer(sock)
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 431"), reply[:200]
