@@ -22,7 +22,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from causerie.errors import AuthenticationError, CauserieError, InvalidRequest, NotFound
@@ -272,7 +272,10 @@ class AuthService:
         wanted = name.strip()
         with self.db.session() as s:
             user_id = s.scalar(
-                select(User.id).where((User.name == wanted) | (User.email == wanted.lower()))
+                # Case-folded like the count always was: "Bob" spends bob's guesses.
+                select(User.id).where(
+                    (func.lower(User.name) == wanted.lower()) | (User.email == wanted.lower())
+                )
             )
         return f"user:{user_id}" if user_id else wanted.lower()
 
