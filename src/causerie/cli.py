@@ -51,6 +51,7 @@ def serve(host: str | None, port: int | None, config: Path | None, data_dir: Pat
     import uvicorn
 
     from causerie.app import create_app
+    from causerie.server import protocol_for
 
     settings = _settings(config, host=host, port=port, data_dir=data_dir)
     if reason := refusal(settings):
@@ -72,6 +73,7 @@ def serve(host: str | None, port: int | None, config: Path | None, data_dir: Pat
         app,
         host=settings.host,
         port=settings.port,
+        http=protocol_for(settings),  # bounded request heads, slowloris deadlines
         log_level=settings.log_level,
         timeout_graceful_shutdown=5,
     )

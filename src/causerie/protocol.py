@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from causerie.jsonsafe import BoundedBody
+
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -76,7 +78,7 @@ class ResponseFormat(_Wire):
     json_schema: ResponseFormatJsonSchemaSchema | None = None
 
 
-class CreateChatCompletionRequest(_Wire):
+class CreateChatCompletionRequest(_Wire, BoundedBody):
     messages: list[ChatCompletionRequestMessage] = Field(min_length=1)
     model: str
     metadata: dict[str, str] | None = None
@@ -91,7 +93,7 @@ class CreateChatCompletionRequest(_Wire):
     store: bool | None = None
     stream: bool | None = False
     stop: str | list[str] | None = None
-    logit_bias: dict[str, float] | None = None
+    logit_bias: dict[str, float] | None = Field(None, max_length=300)  # as OpenAI
     logprobs: bool | None = None
     max_tokens: int | None = Field(None, ge=1)
     n: int | None = Field(None, ge=1, le=128)

@@ -149,6 +149,15 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     max_messages: int = Field(2000, ge=1)
+    max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Request line plus headers before 431 (connection closed)."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a request's line and headers."
+    )
+    body_timeout: float = Field(
+        300.0, gt=0, description="Seconds a client has to send a request's body once it began."
+    )
     log_level: str = "info"
     session_hours: int = Field(24 * 14, ge=1, description="Lifetime of a web login.")
     login_failures_per_account: int = Field(

@@ -20,6 +20,9 @@ CSRF_COOKIE = "causerie_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/state"})
+# Where a stale or unknown session cookie counts as no cookie: refusing it there would
+# leave the user no way to sign in again short of clearing cookies by hand.
+SIGN_IN_PATHS = PUBLIC_PATHS | {"/api/auth/logout"}
 # Model calls: these are what rate limits and token quotas count.
 METERED = re.compile(
     r"^/v1/(chat/completions|embeddings|responses)$"
@@ -60,7 +63,12 @@ def _resolve(request: Request) -> Principal | None:
             return LOCAL
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = auth.from_session(cookie)
+        try:
+            principal = auth.from_session(cookie)
+        except AuthenticationError:
+            if request.url.path in SIGN_IN_PATHS:
+                return None  # signed out: login sets a new cookie, logout clears this one
+            raise
         if request.method not in SAFE_METHODS and not csrf_ok(
             principal, request.headers.get(CSRF_HEADER)
         ):
@@ -162,7 +170,7 @@ def login(body: Login, request: Request, response: Response) -> dict:
     # Behind a reverse proxy on this host, uvicorn puts X-Forwarded-For's client here.
     address = request.client.host if request.client else "unknown"
     token, csrf, user = svc.logins.guard(
-        body.name, address, lambda: auth.login(body.name, body.password)
+        auth.login_subject(body.name), address, lambda: auth.login(body.name, body.password)
     )
     secure = request.url.scheme == "https"
     max_age = int(auth.session_lifetime.total_seconds())

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from causerie.http import sse_event
+from causerie.jsonsafe import BoundedBody
 from causerie.routers import services
 from causerie.routers.auth import billed_to, owner
 from causerie.services.conversations import Event
@@ -32,7 +33,7 @@ class ConversationUpdate(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2)
 
 
-class MessageCreate(BaseModel):
+class MessageCreate(BoundedBody):
     model_config = ConfigDict(extra="forbid")
     content: str = Field(min_length=1, max_length=1_000_000)
     parent_id: str | None = Field(

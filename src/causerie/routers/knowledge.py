@@ -16,6 +16,7 @@ from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from causerie.errors import InvalidRequest, ModelNotFound
+from causerie.jsonsafe import BoundedBody
 from causerie.knowledge.system import Knowledge
 from causerie.routers import services
 from causerie.routers.auth import billed_to, owner
@@ -70,7 +71,7 @@ class CollectionsAttach(BaseModel):
     collections: list[str] = Field(max_length=50)
 
 
-class CreateEmbeddingRequest(BaseModel):
+class CreateEmbeddingRequest(BoundedBody):
     """OpenAI's embeddings request; `input_type` is an extension (e5 prefixes)."""
 
     model_config = ConfigDict(extra="allow")

@@ -22,7 +22,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from causerie.errors import AuthenticationError, CauserieError, InvalidRequest, NotFound
@@ -256,7 +256,11 @@ class AuthService:
             return user_json(user)
 
     def update_user(self, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change role, disabled, limits or password; disabling ends the user's sessions."""
+        """Change role, disabled, limits or password.
+
+        Disabling and a new password end the user's sessions: a reset is what an admin
+        does when a password may be known to someone else, who may be signed in.
+        """
         with self.db.session() as s:
             user = self._user(s, user_id)
             for field in ("role", "disabled", "requests_per_minute", "tokens_per_day", "email"):
@@ -266,7 +270,7 @@ class AuthService:
             if changes.get("password") is not None:
                 _check_password(changes["password"])
                 user.password_hash = self._hasher.hash(changes["password"])
-            if user.disabled:
+            if user.disabled or changes.get("password") is not None:
                 for session in s.scalars(select(WebSession).where(WebSession.user_id == user.id)):
                     s.delete(session)
             result = user_json(user)
@@ -281,6 +285,21 @@ class AuthService:
         return user
 
     # -- sessions ------------------------------------------------------------------------
+
+    def login_subject(self, name: str) -> str:
+        """Who a sign-in name means, for counting failures: the user's id if it names one.
+
+        The name and the email of one account must share one budget of guesses.
+        """
+        wanted = name.strip()
+        with self.db.session() as s:
+            user_id = s.scalar(
+                # Case-folded like the count always was: "Bob" spends bob's guesses.
+                select(User.id).where(
+                    (func.lower(User.name) == wanted.lower()) | (User.email == wanted.lower())
+                )
+            )
+        return f"user:{user_id}" if user_id else wanted.lower()
 
     def login(self, name: str, password: str) -> tuple[str, str, dict[str, Any]]:
         """(session token, CSRF token, user) for a right name and password."""
