@@ -8,7 +8,7 @@ import numpy as np
 from sqlalchemy import Engine, Table, func, insert, select, text
 
 import causerie.knowledge.tables
-import causerie.store.accounts  # noqa: F401  (registers the account tables)
+import causerie.store.accounts
 import causerie.store.responses  # noqa: F401  (stored responses and chat completions)
 from causerie.errors import InvalidRequest
 from causerie.store.models import Base
