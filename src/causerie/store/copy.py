@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from sqlalchemy import Engine, Table, func, insert, select, text
 
+# Imported for their tables: every table of Base.metadata is copied.
 import causerie.knowledge.tables
 import causerie.store.accounts
-import causerie.store.responses  # noqa: F401  (stored responses and chat completions)
+import causerie.store.responses  # noqa: F401
 from causerie.errors import InvalidRequest
 from causerie.store.models import Base
 
