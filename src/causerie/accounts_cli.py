@@ -178,5 +178,7 @@ def unlock_user(name: str, config: Path | None, data_dir: Path | None) -> None:
 
     with _auth(config, data_dir) as auth:
         user = auth.find_user(name)
-        forgotten = unlock(auth.db, [user["name"], user["email"] or ""])
+        # Failures count under the account (login_subject); by name or email before that.
+        subjects = [auth.login_subject(user["name"]), user["name"], user["email"] or ""]
+        forgotten = unlock(auth.db, subjects)
     click.echo(f"unlocked {name} ({forgotten} failed sign-in(s) forgotten)")

@@ -36,11 +36,11 @@ class LoginLocked(Busy):
         return out
 
 
-def unlock(db: Database, names: list[str]) -> int:
-    """Forget the failed sign-ins of an account (by each name it logs in with); how many."""
-    subjects = [sha256("account:" + n.strip().lower()) for n in names if n]
+def unlock(db: Database, subjects: list[str]) -> int:
+    """Forget the failed sign-ins counted under these subjects (one account's); how many."""
+    keys = [sha256("account:" + n.strip().lower()) for n in subjects if n]
     with db.session() as s:
-        return s.execute(delete(LoginFailure).where(LoginFailure.subject.in_(subjects))).rowcount
+        return s.execute(delete(LoginFailure).where(LoginFailure.subject.in_(keys))).rowcount
 
 
 class LoginThrottle:
