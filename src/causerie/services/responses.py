@@ -15,9 +15,9 @@ from typing import Any
 
 import anyio
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from causerie.errors import CauserieError, InvalidRequest, NotFound
+from causerie.errors import CauserieError, InvalidRequest
 from causerie.protocol import CreateChatCompletionRequest
 from causerie.protocol_responses import CreateResponse
 from causerie.services.completions import CompletionService, Outcome, Prepared
@@ -30,8 +30,9 @@ from causerie.services.responses_input import (
     item_id,
     normalise_input,
 )
+from causerie.services.stored_completions import page
 from causerie.store.db import Database
-from causerie.store.responses import StoredResponse
+from causerie.store.responses import StoredResponse, owned
 
 CANCEL_WAIT_SECONDS = 5.0
 _TERMINAL = {"completed": "response.completed", "incomplete": "response.incomplete"}
@@ -249,14 +250,7 @@ class ResponseService:
 
     def _row(self, rid: str, owner: str) -> StoredResponse:
         with self.db.session() as s:
-            row = s.scalar(
-                select(StoredResponse).where(
-                    StoredResponse.id == rid, StoredResponse.owner_id == owner
-                )
-            )
-        if row is None:  # another user's response is not found either
-            raise NotFound(f"No response with id '{rid}' found.", param="response_id")
-        return row
+            return owned(s, StoredResponse, rid, owner, "response", "response_id")
 
     def get(self, rid: str, owner: str) -> dict[str, Any]:
         """A stored response."""
@@ -275,19 +269,7 @@ class ResponseService:
         items = list(self._row(rid, owner).input_items)
         if order == "desc":
             items.reverse()
-        if after is not None:
-            ids = [i.get("id") for i in items]
-            if after not in ids:
-                raise NotFound(f"No input item with id '{after}' found.", param="after")
-            items = items[ids.index(after) + 1 :]
-        page = items[:limit]
-        return {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(items) > limit,
-        }
+        return page(items, after, limit)
 
     async def cancel(self, rid: str, owner: str) -> dict[str, Any]:
         """Stop a response still being generated here and return it, now cancelled."""
@@ -399,7 +381,9 @@ def _usage(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
     return {
         "input_tokens": usage.get("prompt_tokens", 0),
-        "input_tokens_details": {"cached_tokens": cached or 0},
+        # No explicit cache writes here (the engine's prompt cache is implicit): 0, as OpenAI
+        # reports for a request that writes none; the field is required since openai 3.5x.
+        "input_tokens_details": {"cached_tokens": cached or 0, "cache_write_tokens": 0},
         "output_tokens": usage.get("completion_tokens", 0),
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": usage.get("total_tokens", 0),

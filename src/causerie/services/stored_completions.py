@@ -11,7 +11,7 @@ from causerie.errors import NotFound
 from causerie.protocol import CreateChatCompletionRequest
 from causerie.services.completions import Outcome
 from causerie.store.db import Database
-from causerie.store.responses import StoredChatCompletion
+from causerie.store.responses import StoredChatCompletion, owned
 
 # OpenAI's limits on metadata: 16 pairs, keys of 64 and values of 512 characters.
 MAX_METADATA = 16
@@ -78,14 +78,7 @@ class StoredCompletions:
         self.save(owner, req, completion)
 
     def _row(self, s: Any, cid: str, owner: str) -> StoredChatCompletion:
-        row = s.scalar(
-            select(StoredChatCompletion).where(
-                StoredChatCompletion.id == cid, StoredChatCompletion.owner_id == owner
-            )
-        )
-        if row is None:  # another user's completion is not found either
-            raise NotFound(f"No chat completion with id '{cid}' found.", param="completion_id")
-        return row
+        return owned(s, StoredChatCompletion, cid, owner, "chat completion", "completion_id")
 
     def get(self, cid: str, owner: str) -> dict[str, Any]:
         """One stored completion."""
@@ -127,7 +120,7 @@ class StoredCompletions:
             rows = list(s.scalars(q))
         # Metadata is filtered here rather than in SQL: JSON operators differ per database.
         rows = [r for r in rows if all(r.metadata_.get(k) == v for k, v in metadata.items())]
-        return _page([r.completion for r in rows], after, limit)
+        return page([r.completion for r in rows], after, limit)
 
     def messages(
         self, cid: str, owner: str, *, after: str | None, limit: int, order: str
@@ -137,10 +130,11 @@ class StoredCompletions:
             items = list(self._row(s, cid, owner).messages)
         if order == "desc":
             items.reverse()
-        return _page(items, after, limit)
+        return page(items, after, limit)
 
 
-def _page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
+def page(items: list[dict[str, Any]], after: str | None, limit: int) -> dict[str, Any]:
+    """One page of a list object, after the item with id `after`."""
     if after is not None:
         ids = [i["id"] for i in items]
         if after not in ids:

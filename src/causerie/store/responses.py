@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from causerie.errors import NotFound
 from causerie.store.models import Base, utcnow
 
 
@@ -43,3 +44,14 @@ class StoredChatCompletion(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     completion: Mapped[dict[str, Any]] = mapped_column(JSON)  # the chat.completion object
     messages: Mapped[list[Any]] = mapped_column(JSON)  # the request's messages, with ids
+
+
+Owned = TypeVar("Owned", StoredResponse, StoredChatCompletion)
+
+
+def owned(s: Session, table: type[Owned], oid: str, owner: str, what: str, param: str) -> Owned:
+    """The owner's row of `table` with this id; another user's row is not found either."""
+    row = s.scalar(select(table).where(table.id == oid, table.owner_id == owner))
+    if row is None:
+        raise NotFound(f"No {what} with id '{oid}' found.", param=param)
+    return row
