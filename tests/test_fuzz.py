@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -21,7 +22,15 @@ from causerie.app import create_app
 from causerie.settings import Settings
 from tests.support import SMOL, LiveServer, smol_model, write_config
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "openai" / "openapi.yaml"
+# Beside the repository (../shared), or beside a git worktree's parent directory.
+SPEC = next(
+    (
+        spec
+        for parent in Path(__file__).resolve().parents[2:4]
+        if (spec := parent / "shared" / "openai" / "openapi.yaml").is_file()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "openai" / "openapi.yaml",
+)
 OPERATIONS = ["createChatCompletion", "listModels", "retrieveModel", "createEmbedding"]
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 FUZZ = settings(
@@ -31,6 +40,20 @@ FUZZ = settings(
     suppress_health_check=list(HealthCheck),
 )
 MAX_TOKENS = 4  # generation is not what is fuzzed: keep each call short
+# The Responses API and stored chat completions (issue 14).
+STORED_OPERATIONS = [
+    "createResponse",
+    "getResponse",
+    "deleteResponse",
+    "cancelResponse",
+    "listInputItems",
+    "listChatCompletions",
+    "getChatCompletion",
+    "updateChatCompletion",
+    "deleteChatCompletion",
+    "getChatCompletionMessages",
+]
+STORED_FUZZ = settings(FUZZ, max_examples=8)
 
 if not SPEC.is_file():  # the schema lives beside the repository, not in it
     pytest.skip(f"OpenAI schema not found at {SPEC}", allow_module_level=True)
@@ -58,9 +81,30 @@ def _short(case: Any) -> None:
         body.pop("max_tokens", None)
         if len(str(body.get("messages"))) % 2 == 0:
             body["model"] = SMOL  # half the cases reach the model, half an unknown name
+    if "input" in body:  # a Responses API request
+        body["max_output_tokens"] = MAX_TOKENS
+        if len(str(body.get("input"))) % 2 == 0:
+            body["model"] = SMOL
 
 
 openai_schema = schemathesis.openapi.from_path(SPEC).include(operation_id=OPERATIONS)
+stored_schema = schemathesis.openapi.from_path(SPEC).include(operation_id=STORED_OPERATIONS)
+
+
+def _real_object(case: Any, server: LiveServer) -> None:
+    """Half the cases name a real stored object (made for the case) instead of a random id."""
+    params = case.path_parameters or {}
+    if len(str(params)) % 2:
+        return
+    prompt = [{"role": "user", "content": "Hi"}]
+    if "response_id" in params:
+        body = {"model": SMOL, "input": prompt, "max_output_tokens": MAX_TOKENS}
+        r = httpx.post(f"{server.url}/v1/responses", json=body, timeout=120)
+        params["response_id"] = r.raise_for_status().json()["id"]
+    if "completion_id" in params:
+        body = {"model": SMOL, "messages": prompt, "max_tokens": MAX_TOKENS, "store": True}
+        r = httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120)
+        params["completion_id"] = r.raise_for_status().json()["id"]
 
 
 def _own_openapi() -> dict[str, Any]:
@@ -85,4 +129,13 @@ def test_openai_schema(case: Any, fuzz_server: LiveServer) -> None:
 def test_own_schema(case: Any, fuzz_server: LiveServer) -> None:
     _short(case)
     response = case.call(base_url=fuzz_server.url, timeout=120)
+    case.validate_response(response, checks=CHECKS)
+
+
+@stored_schema.parametrize()
+@STORED_FUZZ
+def test_openai_schema_responses_and_stored_completions(case: Any, fuzz_server: LiveServer) -> None:
+    _short(case)
+    _real_object(case, fuzz_server)
+    response = case.call(base_url=f"{fuzz_server.url}/v1", timeout=120)
     case.validate_response(response, checks=CHECKS)

@@ -6,12 +6,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
+from openai import OpenAI
+from openai.types.responses import Response
 
+from causerie.services.responses import STALE_SECONDS
 from causerie.store.db import Database, make_engine, migration_scripts, revision
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, create_user
 from tests.core_support import conversation_events
@@ -133,6 +137,87 @@ def test_a_document_uploaded_through_one_replica_is_found_through_the_others(
         )
         assert r.status_code == 200, r.text
         assert [h["document"] for h in r.json()["data"]] == ["phare.txt"], (mode, r.json())
+
+
+def _sdk(server: LiveServer) -> OpenAI:
+    return OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def test_a_response_continues_on_another_replica(replicas: tuple[str, list[LiveServer]]) -> None:
+    _, (a, b, c) = replicas
+    first = _sdk(a).responses.create(model=SMOL, input="My name is Ann.", max_output_tokens=8)
+    question = "What is my name?"
+    fresh = _sdk(b).responses.create(model=SMOL, input=question, max_output_tokens=4)
+    follow = _sdk(b).responses.create(
+        model=SMOL, input=question, previous_response_id=first.id, max_output_tokens=4
+    )
+    # b rebuilt a's turn (question and answer) from the database into its prompt.
+    assert follow.usage.input_tokens >= fresh.usage.input_tokens + first.usage.output_tokens
+    assert _sdk(c).responses.retrieve(follow.id).previous_response_id == first.id
+
+
+def _stream_until(server: LiveServer, deltas: int, then: Callable[[str], object]) -> list[str]:
+    """Stream a long response from server; call then(id) after some deltas; the event types."""
+    stream = _sdk(server).responses.create(
+        model=SMOL, input="Write a very long story.", max_output_tokens=1500, stream=True
+    )
+    seen: list[str] = []
+    rid = ""
+    try:
+        for event in stream:
+            seen.append(event.type)
+            rid = rid or event.response.id if event.type == "response.created" else rid
+            if seen.count("response.output_text.delta") == deltas:
+                then(rid)
+    except (openai.APIConnectionError, httpx.HTTPError):  # the server was killed under it
+        seen.append("connection lost")
+    return seen
+
+
+def test_a_response_is_cancelled_through_another_replica(
+    replicas: tuple[str, list[LiveServer]],
+) -> None:
+    _, (a, b, c) = replicas
+    cancelled: list[Response] = []
+
+    def cancel(rid: str) -> None:
+        threading.Thread(target=lambda: cancelled.append(_sdk(b).responses.cancel(rid))).start()
+
+    seen = _stream_until(a, 3, cancel)
+    assert seen[-1] == "response.incomplete", seen[-5:]  # a stopped: b's mark reached it
+    deadline = time.monotonic() + 10
+    while not cancelled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cancelled and cancelled[0].status == "cancelled"
+    assert _sdk(c).responses.retrieve(cancelled[0].id).status == "cancelled"
+
+
+def test_a_response_whose_replica_died_becomes_failed(
+    replicas: tuple[str, list[LiveServer]], tmp_path: Path
+) -> None:
+    _, (a, *_) = replicas
+    doomed = LiveServer(a.config, tmp_path / "data", log=tmp_path / "doomed.log").start(180)
+    killed: list[str] = []
+
+    def kill(rid: str) -> None:
+        assert doomed.proc is not None
+        doomed.proc.kill()  # no shutdown code runs: as in a crash or an OOM kill
+        killed.append(rid)
+
+    try:
+        seen = _stream_until(doomed, 3, kill)
+    finally:
+        doomed.stop()
+    assert killed and seen[-1] == "connection lost", seen[-5:]
+    # Another replica sees it in progress until its heartbeat is stale, then failed.
+    assert _sdk(a).responses.retrieve(killed[0]).status == "in_progress"
+    deadline = time.monotonic() + STALE_SECONDS + 10
+    while (got := _sdk(a).responses.retrieve(killed[0])).status == "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert got.status == "failed" and got.error.code == "server_error", got
+    with pytest.raises(openai.BadRequestError, match="is failed and not running"):
+        _sdk(a).responses.cancel(killed[0])
 
 
 def test_a_request_limit_is_exact_across_replicas(

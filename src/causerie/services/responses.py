@@ -7,15 +7,17 @@ stored responses that `previous_response_id` continues from.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import anyio
 from pydantic import ValidationError
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
 from causerie.errors import CauserieError, InvalidRequest
 from causerie.protocol import CreateChatCompletionRequest
@@ -32,9 +34,19 @@ from causerie.services.responses_input import (
 )
 from causerie.services.stored_completions import page
 from causerie.store.db import Database
+from causerie.store.models import utcnow
 from causerie.store.responses import StoredResponse, owned
 
 CANCEL_WAIT_SECONDS = 5.0
+# The generating process refreshes its responses' heartbeat this often; a response still
+# in progress whose heartbeat is older than STALE_SECONDS lost its writer (a crash).
+HEARTBEAT_SECONDS = 1.0
+STALE_SECONDS = 10.0
+_WRITER_DIED = {
+    "code": "server_error",
+    "message": "The server process generating this response stopped before it finished.",
+}
+_NEVER_NULL = {"user", "usage"}
 _TERMINAL = {"completed": "response.completed", "incomplete": "response.incomplete"}
 
 
@@ -66,6 +78,7 @@ class ResponseService:
         self.db = db
         self.completions = completions
         self._running: dict[str, Run] = {}  # in this process, for cancel
+        self._beating: asyncio.Task[None] | None = None
 
     async def start(self, req: CreateResponse, billed_to: tuple[str, str | None]) -> Run:
         """Validate and translate a request (and store it as in progress)."""
@@ -102,6 +115,8 @@ class ResponseService:
     async def events(self, run: Run) -> AsyncIterator[dict[str, Any]]:
         """The documented event sequence; an error before any output is raised instead."""
         self._running[run.id] = run
+        if run.req.store and (self._beating is None or self._beating.done()):
+            self._beating = asyncio.create_task(self._heartbeat())
         outcome = Outcome()
         try:
             async with aclosing(self.completions.stream(run.prep, outcome)) as chunks:
@@ -176,7 +191,7 @@ class ResponseService:
             if req.text and req.text.format
             else {"type": "text"}
         )
-        return {
+        body = {
             "id": run.id,
             "object": "response",
             "created_at": run.created_at,
@@ -203,6 +218,8 @@ class ResponseService:
             "metadata": req.metadata or {},
             **extra,
         }
+        # The spec has no null for these: absent rather than null (usage while in progress).
+        return {k: v for k, v in body.items() if v is not None or k not in _NEVER_NULL}
 
     async def _finish(
         self, run: Run, outcome: Outcome, output: list[dict[str, Any]] | None
@@ -249,8 +266,41 @@ class ResponseService:
                 row.status, row.body, row.transcript = body["status"], body, transcript
 
     def _row(self, rid: str, owner: str) -> StoredResponse:
+        """The owner's stored response; one whose writer died is failed first."""
         with self.db.session() as s:
-            return owned(s, StoredResponse, rid, owner, "response", "response_id")
+            row = owned(s, StoredResponse, rid, owner, "response", "response_id")
+            cutoff = utcnow() - timedelta(seconds=STALE_SECONDS)
+            if row.status == "in_progress" and rid not in self._running:
+                failed = {**row.body, "status": "failed", "error": _WRITER_DIED}
+                done = s.execute(
+                    update(StoredResponse)
+                    .where(
+                        StoredResponse.id == rid,
+                        StoredResponse.status == "in_progress",
+                        StoredResponse.heartbeat_at < cutoff,
+                    )
+                    .values(status="failed", body=failed)
+                )
+                if done.rowcount:
+                    s.refresh(row)
+            return row
+
+    async def _heartbeat(self) -> None:
+        """While this process generates stored responses: refresh them, read cancels."""
+        while self._running:
+            await anyio.sleep(HEARTBEAT_SECONDS)
+            runs = dict(self._running)
+            stopped = await anyio.to_thread.run_sync(self._beat, list(runs))
+            for rid in stopped:  # cancelled through another process
+                if rid in runs:
+                    runs[rid].cancelled = True
+
+    def _beat(self, ids: list[str]) -> list[str]:
+        with self.db.session() as s:
+            mine = StoredResponse.id.in_(ids)
+            running = StoredResponse.status == "in_progress"
+            s.execute(update(StoredResponse).where(mine, running).values(heartbeat_at=utcnow()))
+            return list(s.scalars(select(StoredResponse.id).where(mine, ~running)))
 
     def get(self, rid: str, owner: str) -> dict[str, Any]:
         """A stored response."""
@@ -272,7 +322,7 @@ class ResponseService:
         return page(items, after, limit)
 
     async def cancel(self, rid: str, owner: str) -> dict[str, Any]:
-        """Stop a response still being generated here and return it, now cancelled."""
+        """Stop a response still being generated (here or by another process); return it."""
         row = await anyio.to_thread.run_sync(self._row, rid, owner)
         run = self._running.get(rid)
         if row.status != "in_progress":
@@ -281,16 +331,27 @@ class ResponseService:
                 "in progress can be cancelled.",
                 param="response_id",
             )
-        if run is None:  # its writer is another process, or died: we cannot stop it
-            raise InvalidRequest(
-                f"Response '{rid}' is not being generated by this server process, which can "
-                "only cancel its own.",
-                param="response_id",
-            )
-        run.cancelled = True
+        if run is not None:
+            run.cancelled = True
+            with anyio.move_on_after(CANCEL_WAIT_SECONDS):
+                await run.done.wait()
+            return await anyio.to_thread.run_sync(self.get, rid, owner)
+        # Another process generates it: mark it, its heartbeat reads the mark and stops.
+        await anyio.to_thread.run_sync(self._mark_cancelled, rid)
+        body = await anyio.to_thread.run_sync(self.get, rid, owner)
         with anyio.move_on_after(CANCEL_WAIT_SECONDS):
-            await run.done.wait()
-        return await anyio.to_thread.run_sync(self.get, rid, owner)
+            while body["status"] == "in_progress":  # until its writer stored the end
+                await anyio.sleep(HEARTBEAT_SECONDS / 4)
+                body = await anyio.to_thread.run_sync(self.get, rid, owner)
+        return {**body, "status": "cancelled"} if body["status"] == "in_progress" else body
+
+    def _mark_cancelled(self, rid: str) -> None:
+        with self.db.session() as s:
+            s.execute(
+                update(StoredResponse)
+                .where(StoredResponse.id == rid, StoredResponse.status == "in_progress")
+                .values(status="cancelled")
+            )
 
 
 def _text_opened(run: Run, msg_id: str) -> list[dict[str, Any]]:

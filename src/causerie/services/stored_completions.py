@@ -114,12 +114,12 @@ class StoredCompletions:
         q = select(StoredChatCompletion).where(StoredChatCompletion.owner_id == owner)
         if model:
             q = q.where(StoredChatCompletion.model == model)
+        for key, value in metadata.items():  # json_extract on SQLite, ->> on PostgreSQL
+            q = q.where(StoredChatCompletion.metadata_[key].as_string() == value)
         keys = (StoredChatCompletion.stored_at, StoredChatCompletion.id)
         q = q.order_by(*(k.desc() for k in keys) if order == "desc" else keys)
         with self.db.session() as s:
             rows = list(s.scalars(q))
-        # Metadata is filtered here rather than in SQL: JSON operators differ per database.
-        rows = [r for r in rows if all(r.metadata_.get(k) == v for k, v in metadata.items())]
         return page([r.completion for r in rows], after, limit)
 
     def messages(

@@ -23,6 +23,8 @@ class StoredResponse(Base):
     status: Mapped[str] = mapped_column(String(16))
     previous_response_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Refreshed by the process generating it: an old one while in progress means it died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)  # the response object as returned
     input_items: Mapped[list[Any]] = mapped_column(JSON)  # this turn's input, with item ids
     # The chat messages of the whole conversation up to and including this turn's output
