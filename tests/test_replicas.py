@@ -167,7 +167,8 @@ def _stream_until(server: LiveServer, deltas: int, then: Callable[[str], object]
         for event in stream:
             seen.append(event.type)
             rid = rid or event.response.id if event.type == "response.created" else rid
-            if seen.count("response.output_text.delta") == deltas:
+            delta = event.type == "response.output_text.delta"
+            if delta and seen.count(event.type) == deltas:  # once, at that delta
                 then(rid)
     except (openai.APIConnectionError, httpx.HTTPError):  # the server was killed under it
         seen.append("connection lost")
