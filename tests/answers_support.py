@@ -32,6 +32,17 @@ def _reply(model: str, body: dict[str, Any]) -> str:
     return f"{found.group(1) if found else 'nothing'} [1]"
 
 
+def send_sse(handler: BaseHTTPRequestHandler, events: list[dict[str, Any]]) -> None:
+    """Answer with these chunks as an OpenAI stream, ended by [DONE]."""
+    payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    data = payload.encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class Upstream(BaseHTTPRequestHandler):
     seen: ClassVar[list[dict[str, Any]]] = []
 
@@ -46,13 +57,7 @@ class Upstream(BaseHTTPRequestHandler):
             {**base, "choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 3,
                                               "total_tokens": 53}},
         ]  # fmt: skip
-        payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-        data = payload.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_sse(self, events)
 
     def log_message(self, *args: object) -> None:
         pass

@@ -21,6 +21,7 @@ import pytest
 from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
 from openai import AsyncOpenAI
 
+from tests.answers_support import send_sse
 from tests.support import LiveServer, free_port
 
 TOOL = "get_temperature"
@@ -61,12 +62,7 @@ class Scripted(BaseHTTPRequestHandler):
             {**base, "choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 9,
                                               "total_tokens": 49}},
         ]  # fmt: skip
-        data = ("".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_sse(self, events)
 
     def log_message(self, *args: object) -> None:
         pass
