@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from causerie.errors import CauserieError, InvalidRequest
 from causerie.protocol import CreateChatCompletionRequest
@@ -277,7 +277,11 @@ class ResponseService:
                     .where(
                         StoredResponse.id == rid,
                         StoredResponse.status == "in_progress",
-                        StoredResponse.heartbeat_at < cutoff,
+                        # None: stored before heartbeats existed (migration 0018)
+                        or_(
+                            StoredResponse.heartbeat_at.is_(None),
+                            StoredResponse.heartbeat_at < cutoff,
+                        ),
                     )
                     .values(status="failed", body=failed)
                 )
