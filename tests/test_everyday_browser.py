@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import Tab, chromium, seed_conversation, smol_models_toml
+from tests.browser import Tab, seed_conversation, smol_models_toml
 from tests.support import LiveServer
 
 SLOT = 4096 // 2
@@ -28,20 +28,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
 @pytest.fixture
-def tab(browser: Any, server: LiveServer) -> Iterator[Tab]:
-    t = Tab(browser, server, locale="fr-FR")
-    try:
-        yield t
-        assert not t.errors, t.errors
-    finally:
-        t.close()
+def tab_options() -> dict[str, Any]:
+    return {"locale": "fr-FR"}
 
 
 def test_a_conversation_beyond_the_context_keeps_answering(tab: Tab, server: LiveServer) -> None:

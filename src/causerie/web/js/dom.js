@@ -108,9 +108,15 @@ export function toast(text, {
   return { close: () => close(false), flush: () => close(true) };
 }
 
-/** Copy text, briefly showing a check mark on the button that asked. */
-export async function copyText(text, button) {
-  await navigator.clipboard.writeText(text);
+/**
+ * Copy text, briefly showing a check mark on the button that asked; a toast if it failed.
+ * failedText is the (translated) message for that toast.
+ */
+export async function copyText(text, button, failedText = 'Copy failed') {
+  if (!(await writeClipboard(text))) {
+    toast(failedText, { kind: 'error', timeout: 8000 });
+    return;
+  }
   if (!button) return;
   button.classList.add('copied');
   const old = button.querySelector('svg');
@@ -120,4 +126,38 @@ export async function copyText(text, button) {
     const svg = button.querySelector('svg');
     if (svg) svg.replaceWith(icon('copy'));
   }, 1500);
+}
+
+/**
+ * The clipboard API exists only in secure contexts (HTTPS, localhost): over plain HTTP on
+ * a LAN it is missing, so fall back to the older selection + execCommand('copy'), which
+ * still works there from a click.
+ */
+async function writeClipboard(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // Refused (permissions, focus): the fallback may still work.
+    }
+  }
+  const focused = document.activeElement;
+  const area = document.createElement('textarea');
+  area.value = text;
+  area.setAttribute('readonly', '');
+  area.style.position = 'fixed';
+  area.style.opacity = '0';
+  // Inside an open modal dialog, or the selection would land behind it (inert).
+  (document.querySelector('dialog[open]') || document.body).append(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand('copy');
+  } catch {
+    ok = false;
+  }
+  area.remove();
+  focused?.focus?.({ preventScroll: true });
+  return ok;
 }

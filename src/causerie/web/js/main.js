@@ -1,5 +1,6 @@
 // The application: routing (#/c/<id>), sending and streaming, branches, models, settings.
 
+import { Account } from './account.js';
 import { ApiError, api } from './api.js';
 import { showAccount, signIn } from './auth.js';
 import { Chat } from './chat.js';
@@ -32,6 +33,7 @@ class App {
     this.sidebar = new Sidebar(this);
     this.knowledge = new Knowledge(this);
     this.imports = new Imports(this);
+    this.account = new Account(this);
   }
 
   async start() {
@@ -39,7 +41,7 @@ class App {
     setLanguagePreference(languagePreference());
     mountIcons();
     const auth = await signIn();
-    showAccount(auth).catch((err) => this.showError(err));
+    showAccount(auth).then((me) => me && this.account.show(me)).catch((err) => this.showError(err));
     this.bind();
     window.addEventListener('hashchange', () => this.route());
     // Models, the list and the open conversation load side by side.
