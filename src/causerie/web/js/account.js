@@ -2,11 +2,10 @@
 // Shown only on servers with accounts; single-user mode has no one to sign in as.
 
 import { call } from './api.js';
-import { copyText, h } from './dom.js';
+import { confirmingButton, copyText, h } from './dom.js';
 import { errorText, language, t } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
-const CONFIRM_MS = 4000; // how long a "confirm?" button waits for its second click
 
 export class Account {
   constructor(app) {
@@ -166,27 +165,6 @@ export class Account {
       status.textContent = `${name}: ${errorText(err)}`;
     }
   }
-}
-
-/** A button that asks for a second click before doing something that cannot be undone. */
-function confirmingButton(label, confirmLabel, run) {
-  let timer = null;
-  const button = h('button', { type: 'button', class: 'btn small', text: label });
-  button.addEventListener('click', () => {
-    if (timer) {
-      clearTimeout(timer);
-      run();
-      return;
-    }
-    button.textContent = confirmLabel;
-    button.classList.add('danger');
-    timer = setTimeout(() => {
-      timer = null;
-      button.textContent = label;
-      button.classList.remove('danger');
-    }, CONFIRM_MS);
-  });
-  return button;
 }
 
 function shortDate(iso) {

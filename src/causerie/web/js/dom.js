@@ -1,6 +1,7 @@
 // Small DOM helpers: element builder, icons, toasts. Text always goes in as text, never HTML.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
+const CONFIRM_MS = 4000; // how long a "confirm?" button waits for its second click
 
 /** Build an element: h('button', {class: 'x', onclick: f}, 'label', child). */
 export function h(tag, props = {}, ...children) {
@@ -160,4 +161,25 @@ async function writeClipboard(text) {
   area.remove();
   focused?.focus?.({ preventScroll: true });
   return ok;
+}
+
+/** A button that asks for a second click before doing something that cannot be undone. */
+export function confirmingButton(label, confirmLabel, run) {
+  let timer = null;
+  const button = h('button', { type: 'button', class: 'btn small', text: label });
+  button.addEventListener('click', () => {
+    if (timer) {
+      clearTimeout(timer);
+      run();
+      return;
+    }
+    button.textContent = confirmLabel;
+    button.classList.add('danger');
+    timer = setTimeout(() => {
+      timer = null;
+      button.textContent = label;
+      button.classList.remove('danger');
+    }, CONFIRM_MS);
+  });
+  return button;
 }

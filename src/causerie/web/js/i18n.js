@@ -112,7 +112,9 @@ const STRINGS = {
     'error.wrong_password': 'The current password is wrong.',
     'error.password_too_short': 'The password needs at least 8 characters.',
     // Everyday (chat.js, dom.js, knowledge.js)
-    showMore: 'Show more', showLess: 'Show less',
+    showMore: 'Show more', showLess: 'Show less', confirmDelete: 'Delete for good?',
+    skipToMessage: 'Skip to the message box', replyFinished: 'Reply:',
+    'docCount.one': '{n} document', 'docCount.other': '{n} documents',
     copyFailed: 'Copying failed: select the text and press Ctrl+C.',
   },
   fr: {
@@ -225,6 +227,9 @@ const STRINGS = {
     'error.password_too_short': 'Le mot de passe doit comporter au moins 8 caractères.',
     // Everyday (chat.js, dom.js, knowledge.js)
     showMore: 'Afficher plus', showLess: 'Afficher moins',
+    skipToMessage: 'Aller à la zone de message', replyFinished: `Réponse${NNBSP}:`,
+    confirmDelete: `Supprimer définitivement${NNBSP}?`,
+    'docCount.one': '{n} document', 'docCount.other': '{n} documents',
     copyFailed: `La copie a échoué${NNBSP}: sélectionnez le texte et appuyez sur Ctrl+C.`,
   },
 };
@@ -264,6 +269,14 @@ export function language() {
 export function t(key, vars = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
+}
+
+/** key.one / key.other (…) by the language's plural rules, with {n} formatted: "1 document". */
+export function plural(key, n, vars = {}) {
+  const form = new Intl.PluralRules(current).select(n);
+  const chosen = `${key}.${form}`;
+  const known = chosen in STRINGS[current] || chosen in STRINGS.en;
+  return t(known ? chosen : `${key}.other`, { ...vars, n: new Intl.NumberFormat(current).format(n) });
 }
 
 /** A server error in the user's language, by its stable code; the server's text otherwise. */
