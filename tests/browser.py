@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from causerie.store.db import Database, make_engine
 from causerie.store.models import LOCAL_USER_ID, Conversation, Message, new_id
@@ -42,6 +45,40 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for a test module (registered for every test by tests/conftest.py)."""
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture
+def tab_options() -> dict[str, Any]:
+    """Browser-context options of `tab`; a module overrides this fixture (e.g. its locale)."""
+    return {}
+
+
+@pytest.fixture
+def tab(browser: Any, server: LiveServer, tab_options: dict[str, Any]) -> Iterator[Tab]:
+    """A fresh context and page on the module's `server`; no page errors unless allowed."""
+    t = Tab(browser, server, **tab_options)
+    try:
+        yield t
+        if t.check_errors:
+            assert not t.errors, t.errors
+    finally:
+        t.close()
+
+
+def create_user(config: Path, data: Path, name: str, password: str, *flags: str) -> None:
+    """`causerie users create NAME --password-stdin [flags]`, as an administrator types it."""
+    subprocess.run(
+        [sys.executable, "-m", "causerie", "users", "create", name, "--password-stdin",
+         "--config", str(config), "--data-dir", str(data), *flags],
+        input=password + "\n", text=True, check=True, capture_output=True,
+    )  # fmt: skip
 
 
 def smol_models_toml(names: Sequence[str], extra: str = "") -> str:
@@ -146,6 +183,8 @@ class Tab:
         # A loaded CI machine can take more than Playwright's 5 s default to settle a view.
         expect.set_options(timeout=20_000)
         self.server = server
+        # Tests that provoke errors on purpose (a refused sign-in, a blocked payload) clear it.
+        self.check_errors = True
         options = {"viewport": {"width": 1280, "height": 860}, "locale": "en-US", **context}
         self.context = browser.new_context(**options)
         self.context.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -194,3 +233,15 @@ class Tab:
 
     def close(self) -> None:
         self.context.close()
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (rule: targets)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:5]} {v['help']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser import browser, tab, tab_options  # noqa: F401 (fixtures)
 from tests.pg_support import DATABASES, Postgres, empty_database
 from tests.support import LiveServer, app_client, smol_model, smol_settings, write_config
 

@@ -6,14 +6,16 @@ browser for the module.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import Tab, chromium, seed_conversation, smol_models_toml
+from tests.browser import Tab, seed_conversation, serious_violations, smol_models_toml
 from tests.support import LiveServer
 
 SLOT = 4096 // 2
@@ -28,20 +30,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
 @pytest.fixture
-def tab(browser: Any, server: LiveServer) -> Iterator[Tab]:
-    t = Tab(browser, server, locale="fr-FR")
-    try:
-        yield t
-        assert not t.errors, t.errors
-    finally:
-        t.close()
+def tab_options() -> dict[str, Any]:
+    return {"locale": "fr-FR"}
 
 
 def test_a_conversation_beyond_the_context_keeps_answering(tab: Tab, server: LiveServer) -> None:
@@ -92,6 +83,12 @@ def test_an_oversized_message_is_refused_in_french_with_its_size(
     tab.errors.clear()  # Chromium logs the refused request itself
     tab.send("Say hello.")  # the conversation goes on (English: SmolLM2 answers it briefly)
     tab.wait_replies(2)
+    # The finished reply is read out once, politely, to screen readers.
+    announcer = page.locator("#announcer")
+    expect(announcer).to_have_attribute("aria-live", "polite")
+    expect(announcer).to_contain_text("Réponse\u202f:")
+    reply = tab.api(f"/api/conversations/{conv}")["messages"][-1]["content"]
+    assert announcer.text_content() == f"Réponse\u202f: {reply}"
 
 
 def test_ingestion_failures_are_worded_in_french(tab: Tab, tmp_path: Path) -> None:
@@ -163,3 +160,192 @@ def test_sidebar_search_ignores_accents(tab: Tab, server: LiveServer) -> None:
         " && document.querySelector('.conv').dataset.id === id",
         arg=conv,
     )
+
+
+def test_a_very_long_message_is_collapsed_until_expanded(tab: Tab, server: LiveServer) -> None:
+    paste = "\n".join(f"Ligne {i} du journal collé." for i in range(2000))
+    conv = seed_conversation(server.data_dir, [("user", paste), ("assistant", "Vu.")])
+    page = tab.open(f"/#/c/{conv}").page
+    bubble = page.locator(".msg.user .bubble")
+    assert bubble.bounding_box()["height"] < 600  # not a 66,000-px bubble
+    assert bubble.text_content() == paste  # collapsed, not cut: all of it is there
+    expand = page.get_by_role("button", name="Afficher plus")
+    expect(expand).to_have_attribute("aria-expanded", "false")
+    expand.click()
+    expect(page.get_by_role("button", name="Afficher moins")).to_have_attribute(
+        "aria-expanded", "true"
+    )
+    assert bubble.bounding_box()["height"] > 20_000
+    # A short message has no such button.
+    short = seed_conversation(server.data_dir, [("user", "Bonjour"), ("assistant", "Salut.")])
+    tab.open(f"/#/c/{short}")
+    expect(page.locator(".msg.user .bubble")).to_have_text("Bonjour")
+    assert page.locator(".msg.user .expand").count() == 0
+
+
+# Over plain HTTP on a LAN the page is not a secure context: navigator.clipboard is absent.
+NO_CLIPBOARD = """
+Object.defineProperty(Navigator.prototype, 'clipboard', { get: () => undefined });
+window.__copied = [];
+document.addEventListener('copy', (e) => {
+  const el = e.target;
+  window.__copied.push(el.value.slice(el.selectionStart, el.selectionEnd));
+});
+"""
+
+
+def test_copy_works_without_the_clipboard_api_and_says_when_it_fails(
+    tab: Tab, server: LiveServer
+) -> None:
+    answer = "Voici la réponse à copier."
+    conv = seed_conversation(server.data_dir, [("user", "Question"), ("assistant", answer)])
+    tab.page.add_init_script(NO_CLIPBOARD)
+    page = tab.open(f"/#/c/{conv}").page
+    assert page.evaluate("navigator.clipboard") is None
+    copy = page.locator(".msg.assistant .msg-actions [data-action='copy']")
+    copy.click()
+    expect(copy).to_have_class(re.compile("copied"))
+    assert page.evaluate("window.__copied") == [answer]
+    # Where even that is refused, the user is told rather than left guessing.
+    page.evaluate("document.execCommand = () => false")
+    page.locator(".msg.user .msg-actions [data-action='copy']").click()
+    expect(page.locator(".toast.error")).to_contain_text("La copie a échoué")
+
+
+def _collection(server: LiveServer, name: str) -> dict | None:
+    found = httpx.get(f"{server.url}/api/knowledge/collections").json()["data"]
+    return next((c for c in found if c["name"] == name), None)
+
+
+def test_collections_by_keyboard_titles_plurals_rename_and_delete(
+    tab: Tab, server: LiveServer, tmp_path: Path
+) -> None:
+    files = []
+    for name, heading in (("tarte.md", "Tarte aux pommes"), ("soupe.md", "Soupe à l'oignon")):
+        files.append(tmp_path / name)
+        files[-1].write_text(f"# {heading}\n\nUne recette simple et bonne, pas à pas.\n")
+    httpx.post(f"{server.url}/api/knowledge/collections", json={"name": "recettes"})
+    page = tab.open("/").page
+    page.click("#open-knowledge")
+    section = page.locator(".collection[data-name='recettes']")
+    expect(section.locator(".doc-count")).to_have_text("0 document")
+    # Listening from now on: Playwright turns on file-chooser interception without waiting
+    # for Chromium, so an expect_file_chooser() begun with the key press could miss it.
+    choosers: list[Any] = []
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    for expected, path in enumerate(files, start=1):
+        # Keyboard only: Tab to "Add files", Enter opens the file chooser.
+        section.locator("header .btn").first.focus()  # from the collection's own header
+        for _ in range(30):
+            if page.evaluate("document.activeElement.textContent") == "Ajouter des fichiers":
+                break
+            page.keyboard.press("Tab")
+        expect(section.get_by_role("button", name="Ajouter des fichiers")).to_be_focused()
+        page.keyboard.press("Enter")
+        for _ in range(100):
+            if len(choosers) == expected:
+                break
+            page.wait_for_timeout(100)
+        assert len(choosers) == expected, "Enter on 'Add files' opened no file chooser"
+        choosers[-1].set_files(str(path))
+        expect(section.locator(".doc-count")).to_have_text(
+            "1 document" if expected == 1 else "2 documents", timeout=60_000
+        )
+    # The document's own title, its file name beside it.
+    item = section.locator(".docs li", has_text="Tarte aux pommes")
+    expect(item.locator(".doc-file")).to_have_text("tarte.md")
+
+    remove = item.get_by_role("button", name="Supprimer")
+    remove.click()
+    expect(remove).to_have_text("Supprimer définitivement\u202f?")  # asks first
+    assert section.locator(".docs li").count() == 2
+    remove.click()
+    expect(section.locator(".doc-count")).to_have_text("1 document")
+
+    section.get_by_role("button", name="Renommer").click()
+    page.locator(".rename-input").fill("cuisine")
+    page.keyboard.press("Enter")
+    renamed = page.locator(".collection[data-name='cuisine']")
+    expect(renamed).to_be_visible()
+    assert _collection(server, "cuisine") and not _collection(server, "recettes")
+    delete = renamed.locator("header").get_by_role("button", name="Supprimer")
+    delete.click()
+    delete.click()
+    expect(renamed).to_have_count(0)
+    assert _collection(server, "cuisine") is None
+
+
+CONTRAST = """(el) => {
+  const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = (c) => {
+    const [r, g, b] = rgb(c).map((v) => {
+      const s = v / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const fg = getComputedStyle(el, '::placeholder').color;
+  let node = el;
+  let bg = 'rgba(0, 0, 0, 0)';
+  while (node && /rgba\\(.*, 0\\)|transparent/.test(bg)) {
+    bg = getComputedStyle(node).backgroundColor;
+    node = node.parentElement;
+  }
+  const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+@pytest.mark.parametrize(
+    "tab_options",
+    [{"locale": "fr-FR", "color_scheme": scheme} for scheme in ("light", "dark")],
+    ids=["light", "dark"],
+)
+def test_accessibility_of_the_main_views(tab: Tab, server: LiveServer) -> None:
+    conv = seed_conversation(
+        server.data_dir,
+        [("user", "Un exemple ?"), ("assistant", "Oui :\n\n```python\nprint('salut')\n```")],
+        title="Exemple",
+        model="smollm2",
+    )
+    if not _collection(server, "a11y"):
+        httpx.post(f"{server.url}/api/knowledge/collections", json={"name": "a11y"})
+    page = tab.open(f"/#/c/{conv}").page
+    page.wait_for_selector(".msg.assistant .code-block")
+    found = {"chat": serious_violations(page)}
+    assert page.locator("#input").evaluate(CONTRAST) >= 4.5
+
+    # A skip link comes first in the tab order, shows when focused, leads to the composer.
+    first = page.evaluate(
+        "document.querySelector('a[href], button:not([hidden]), input, textarea, select').id"
+    )
+    assert first == "skip-link"
+    page.locator("#skip-link").focus()
+    assert page.locator("#skip-link").bounding_box()["y"] >= 0
+    page.keyboard.press("Enter")
+    expect(page.locator("#input")).to_be_focused()
+
+    # The conversation menu: role=menu, arrow keys, focus back to its opener.
+    more = page.locator(f".conv[data-id='{conv}'] .conv-more")
+    more.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#conv-menu [data-act='rename']")).to_be_focused()
+    found["menu"] = serious_violations(page)
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#conv-menu [data-act='delete']")).to_be_focused()
+    page.keyboard.press("ArrowDown")  # wraps around
+    expect(page.locator("#conv-menu [data-act='rename']")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(page.locator("#conv-menu")).to_be_hidden()
+    expect(more).to_be_focused()
+
+    # Dialogs: no serious violation, and focus back to what opened them.
+    for opener, name in (("#open-prefs", "settings"), ("#open-knowledge", "documents")):
+        page.locator(opener).focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("dialog[open]")
+        page.wait_for_timeout(300)  # the documents dialog loads its collections
+        found[name] = serious_violations(page)
+        page.keyboard.press("Escape")
+        expect(page.locator(opener)).to_be_focused()
+    assert all(not v for v in found.values()), found

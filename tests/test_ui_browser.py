@@ -17,7 +17,7 @@ import pytest
 from bench.ui.upstream import ScriptedUpstream, remote_model_toml
 from playwright.sync_api import expect
 
-from tests.browser import Tab, chromium, seed_conversation, smol_models_toml
+from tests.browser import Tab, seed_conversation, smol_models_toml
 from tests.support import LiveServer
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -49,22 +49,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, upstream: ScriptedUpstream)
     (base / "causerie.toml").write_text(toml)
     with LiveServer(base / "causerie.toml", base / "data") as live:
         yield live
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def tab(browser: Any, server: LiveServer) -> Iterator[Tab]:
-    t = Tab(browser, server)
-    try:
-        yield t
-        assert not t.errors, t.errors
-    finally:
-        t.close()
 
 
 def _seed(server: LiveServer, messages: list[tuple[str, str]], **kw: Any) -> str:

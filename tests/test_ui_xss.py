@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from bench.ui.upstream import ScriptedUpstream, remote_model_toml
 
-from tests.browser import Canary, Tab, chromium, seed_conversation
+from tests.browser import Canary, Tab, seed_conversation
 from tests.support import LiveServer
 
 
@@ -88,15 +88,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, upstream: ScriptedUpstream)
         yield live
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as b:
-        yield b
-
-
 @pytest.fixture
-def tab(browser: Any, server: LiveServer) -> Iterator[Tab]:
-    t = Tab(browser, server)
+def tab(tab: Tab) -> Tab:
+    """The shared tab, also recording dialogs, popups and CSP violations."""
+    t = tab
+    t.check_errors = False  # the payloads' blocked loads are logged as console errors
     t.dialogs: list[str] = []
     t.popups: list[str] = []
     t.page.on("dialog", lambda d: (t.dialogs.append(d.message), d.dismiss()))
@@ -106,10 +102,7 @@ def tab(browser: Any, server: LiveServer) -> Iterator[Tab]:
         "window.__csp = []; document.addEventListener('securitypolicyviolation',"
         " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
     )
-    try:
-        yield t
-    finally:
-        t.close()
+    return t
 
 
 def _assert_inert(tab: Tab, canary: Canary, url: str) -> None:

@@ -8,7 +8,7 @@ import re
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from causerie.errors import AuthenticationError
+from causerie.errors import AuthenticationError, InvalidRequest
 from causerie.routers import services
 from causerie.services.auth import LOCAL, PermissionDenied, Principal, csrf_ok
 from causerie.store.models import LOCAL_USER_ID
@@ -210,6 +210,24 @@ def me(request: Request) -> dict:
     else:
         user = services(request).auth.get_user(p.user_id)
     return {**user, "authenticated_via": p.via, "key_id": p.key_id}
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=1000)
+    new_password: str = Field(min_length=1, max_length=1000)
+
+
+@router.post("/me/password", status_code=204)
+def change_password(body: PasswordChange, request: Request) -> Response:
+    """Change one's own password; one's other sessions end, this one stays signed in."""
+    p = principal(request)
+    if p.user_id == LOCAL_USER_ID:
+        raise InvalidRequest("Single-user mode has no password to change.", code="no_accounts")
+    services(request).auth.change_password(
+        p.user_id, body.current_password, body.new_password, request.cookies.get(SESSION_COOKIE)
+    )
+    return Response(status_code=204)
 
 
 # -- API keys ----------------------------------------------------------------------------

@@ -104,7 +104,9 @@ def _check_role(role: str) -> None:
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise InvalidRequest(
-            f"The password needs at least {MIN_PASSWORD} characters.", param="password"
+            f"The password needs at least {MIN_PASSWORD} characters.",
+            param="password",
+            code="password_too_short",
         )
 
 
@@ -276,6 +278,30 @@ class AuthService:
             result = user_json(user)
         self._forget()  # after the commit, so that no reload can see the old row
         return result
+
+    def change_password(self, user_id: str, current: str, new: str, keep: str | None) -> None:
+        """A user's own password change, proven by the current one.
+
+        Every other session of the user ends (one may be an intruder's); `keep`, the
+        session token that asked, stays signed in.
+        """
+        _check_password(new)
+        with self.db.session() as s:
+            user = self._user(s, user_id)
+            try:
+                self._hasher.verify(user.password_hash or self._dummy_hash, current or "-")
+            except (VerificationError, InvalidHashError):
+                # Not 401: the session is fine, only the proof is wrong.
+                raise InvalidRequest(
+                    "The current password is wrong.",
+                    param="current_password",
+                    code="wrong_password",
+                ) from None
+            user.password_hash = self._hasher.hash(new)
+            kept = sha256(keep) if keep else None
+            for session in s.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+                if session.token_hash != kept:
+                    s.delete(session)
 
     @staticmethod
     def _user(s: Any, user_id: str) -> User:

@@ -48,12 +48,12 @@ function loginForm() {
   });
 }
 
-/** Show who is signed in, with a way out, in the settings dialog (accounts only). */
+/** Show who is signed in, with a way out, in the settings dialog; the user, or null. */
 export async function showAccount(state) {
   const row = document.getElementById('account-row');
   if (state.mode !== 'accounts') {
     row.hidden = true;
-    return;
+    return null;
   }
   const me = await api.me();
   document.getElementById('account-name').textContent = me.name;
@@ -62,4 +62,5 @@ export async function showAccount(state) {
     await api.logout();
     location.reload();
   };
+  return me;
 }

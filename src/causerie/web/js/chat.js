@@ -5,6 +5,8 @@ import { copyText, h, icon } from './dom.js';
 import { errorText, language, t } from './i18n.js';
 import { renderMarkdown, renderStreaming } from './markdown.js';
 
+const LONG_CHARS = 2000; // a user message longer than this (or LONG_LINES) shows collapsed
+const LONG_LINES = 16;
 const EAGER_TAIL = 12; // the last messages are rendered at once; earlier ones when scrolled to
 const NEAR_BOTTOM_PX = 80;
 const LAZY_BUDGET_MS = 6; // Markdown rendering per frame for messages scrolled near
@@ -126,7 +128,7 @@ export class Chat {
       dataset: { id: msg.id, status: live ? 'streaming' : msg.status },
     });
     if (msg.role === 'user') {
-      el.append(h('div', { class: 'bubble', text: msg.content }));
+      el.append(...userBubble(msg.content));
     } else {
       const body = h('div', { class: 'markdown' });
       if (live) {
@@ -266,11 +268,18 @@ export class Chat {
     const msg = article && this.nodes.get(article.dataset.id)?.msg;
     const action = target.dataset.action;
     if (action === 'copy-code') {
-      copyText(target.closest('.code-block').querySelector('code').textContent, target);
+      copyText(target.closest('.code-block').querySelector('code').textContent, target, t('copyFailed'));
+      return;
+    }
+    if (action === 'expand') {
+      const open = target.getAttribute('aria-expanded') !== 'true';
+      article.querySelector('.bubble').classList.toggle('collapsed', !open);
+      target.setAttribute('aria-expanded', String(open));
+      target.textContent = t(open ? 'showLess' : 'showMore');
       return;
     }
     if (!msg) return;
-    if (action === 'copy') copyText(msg.content, target);
+    if (action === 'copy') copyText(msg.content, target, t('copyFailed'));
     else if (action === 'edit') this.startEdit(article, msg);
     else if (action === 'regenerate' || action === 'retry') this.app.regenerate(msg);
     else if (action === 'cite') this.app.knowledge.openSource(msg, Number(target.dataset.n));
@@ -340,4 +349,15 @@ function storedError(msg) {
   const detail = msg.error_detail;
   if (!detail?.code) return msg.error || '';
   return errorText({ code: detail.code, message: msg.error || '', detail });
+}
+
+/** A user message; a very long one (a paste) is collapsed, with a button to expand it. */
+function userBubble(content) {
+  const long = content.length > LONG_CHARS || content.split('\n', LONG_LINES + 1).length > LONG_LINES;
+  const bubble = h('div', { class: long ? 'bubble collapsed' : 'bubble', text: content });
+  if (!long) return [bubble];
+  return [bubble, h('button', {
+    type: 'button', class: 'btn small expand', dataset: { action: 'expand' },
+    'aria-expanded': 'false', text: t('showMore'),
+  })];
 }

@@ -1,6 +1,7 @@
 // Small DOM helpers: element builder, icons, toasts. Text always goes in as text, never HTML.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
+const CONFIRM_MS = 4000; // how long a "confirm?" button waits for its second click
 
 /** Build an element: h('button', {class: 'x', onclick: f}, 'label', child). */
 export function h(tag, props = {}, ...children) {
@@ -108,9 +109,15 @@ export function toast(text, {
   return { close: () => close(false), flush: () => close(true) };
 }
 
-/** Copy text, briefly showing a check mark on the button that asked. */
-export async function copyText(text, button) {
-  await navigator.clipboard.writeText(text);
+/**
+ * Copy text, briefly showing a check mark on the button that asked; a toast if it failed.
+ * failedText is the (translated) message for that toast.
+ */
+export async function copyText(text, button, failedText = 'Copy failed') {
+  if (!(await writeClipboard(text))) {
+    toast(failedText, { kind: 'error', timeout: 8000 });
+    return;
+  }
   if (!button) return;
   button.classList.add('copied');
   const old = button.querySelector('svg');
@@ -120,4 +127,59 @@ export async function copyText(text, button) {
     const svg = button.querySelector('svg');
     if (svg) svg.replaceWith(icon('copy'));
   }, 1500);
+}
+
+/**
+ * The clipboard API exists only in secure contexts (HTTPS, localhost): over plain HTTP on
+ * a LAN it is missing, so fall back to the older selection + execCommand('copy'), which
+ * still works there from a click.
+ */
+async function writeClipboard(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // Refused (permissions, focus): the fallback may still work.
+    }
+  }
+  const focused = document.activeElement;
+  const area = document.createElement('textarea');
+  area.value = text;
+  area.setAttribute('readonly', '');
+  area.style.position = 'fixed';
+  area.style.opacity = '0';
+  // Inside an open modal dialog, or the selection would land behind it (inert).
+  (document.querySelector('dialog[open]') || document.body).append(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand('copy');
+  } catch {
+    ok = false;
+  }
+  area.remove();
+  focused?.focus?.({ preventScroll: true });
+  return ok;
+}
+
+/** A button that asks for a second click before doing something that cannot be undone. */
+export function confirmingButton(label, confirmLabel, run) {
+  let timer = null;
+  const button = h('button', { type: 'button', class: 'btn small', text: label });
+  button.addEventListener('click', () => {
+    if (timer) {
+      clearTimeout(timer);
+      run();
+      return;
+    }
+    button.textContent = confirmLabel;
+    button.classList.add('danger');
+    timer = setTimeout(() => {
+      timer = null;
+      button.textContent = label;
+      button.classList.remove('danger');
+    }, CONFIRM_MS);
+  });
+  return button;
 }

@@ -98,6 +98,24 @@ const STRINGS = {
     'error.content_mismatch': '“{name}” is labelled {label}, but its content is not a {label} file.',
     'error.unsupported_archive': '“{name}” is a zip archive, not a supported document.',
     'error.no_text': 'No text could be extracted from “{name}”.',
+    // Account and administration (account.js)
+    changePassword: 'Change password', currentPassword: 'Current password',
+    newPassword: 'New password', passwordChanged: 'Password changed. Your other sessions are signed out.',
+    apiKeys: 'API keys', keyName: 'Key name', createKey: 'Create a key',
+    keyShownOnce: 'Copy this key now: it will not be shown again.', revoke: 'Revoke',
+    confirmRevoke: 'Revoke for good?', revoked: 'revoked', users: 'Users', role: 'Role',
+    roleUser: 'User', admin: 'Administrator', requestsPerMinute: 'Requests / min',
+    tokensPerDay: 'Tokens / day', requests_per_minute: 'Requests per minute',
+    tokens_per_day: 'Tokens per day', usage30: 'Tokens (30 days)', actions: 'Actions',
+    newUser: 'New user', enable: 'Enable', disable: 'Disable', resetPassword: 'Reset password',
+    passwordReset: 'password reset, sessions ended.', saved: 'saved.', userCreated: 'created.',
+    'error.wrong_password': 'The current password is wrong.',
+    'error.password_too_short': 'The password needs at least 8 characters.',
+    // Everyday (chat.js, dom.js, knowledge.js)
+    showMore: 'Show more', showLess: 'Show less', confirmDelete: 'Delete for good?',
+    skipToMessage: 'Skip to the message box', replyFinished: 'Reply:',
+    'docCount.one': '{n} document', 'docCount.other': '{n} documents',
+    copyFailed: 'Copying failed: select the text and press Ctrl+C.',
   },
   fr: {
     conversations: 'Discussions',
@@ -194,6 +212,25 @@ const STRINGS = {
     'error.content_mismatch': '« {name} » est présenté comme un fichier {label}, mais son contenu n’en est pas un.',
     'error.unsupported_archive': '« {name} » est une archive zip, pas un document pris en charge.',
     'error.no_text': 'Aucun texte n’a pu être extrait de « {name} ».',
+    // Account and administration (account.js)
+    changePassword: 'Changer le mot de passe', currentPassword: 'Mot de passe actuel',
+    newPassword: 'Nouveau mot de passe', passwordChanged: 'Mot de passe changé. Vos autres sessions sont déconnectées.',
+    apiKeys: 'Clés d’API', keyName: 'Nom de la clé', createKey: 'Créer une clé',
+    keyShownOnce: `Copiez cette clé maintenant${NNBSP}: elle ne sera plus affichée.`, revoke: 'Révoquer',
+    confirmRevoke: `Révoquer définitivement${NNBSP}?`, revoked: 'révoquée', users: 'Utilisateurs', role: 'Rôle',
+    roleUser: 'Utilisateur', admin: 'Administrateur', requestsPerMinute: 'Requêtes / min',
+    tokensPerDay: 'Jetons / jour', requests_per_minute: 'Requêtes par minute',
+    tokens_per_day: 'Jetons par jour', usage30: 'Jetons (30 jours)', actions: 'Actions',
+    newUser: 'Nouvel utilisateur', enable: 'Activer', disable: 'Désactiver', resetPassword: 'Réinitialiser le mot de passe',
+    passwordReset: 'mot de passe réinitialisé, sessions fermées.', saved: 'enregistré.', userCreated: 'créé.',
+    'error.wrong_password': 'Le mot de passe actuel est incorrect.',
+    'error.password_too_short': 'Le mot de passe doit comporter au moins 8 caractères.',
+    // Everyday (chat.js, dom.js, knowledge.js)
+    showMore: 'Afficher plus', showLess: 'Afficher moins',
+    skipToMessage: 'Aller à la zone de message', replyFinished: `Réponse${NNBSP}:`,
+    confirmDelete: `Supprimer définitivement${NNBSP}?`,
+    'docCount.one': '{n} document', 'docCount.other': '{n} documents',
+    copyFailed: `La copie a échoué${NNBSP}: sélectionnez le texte et appuyez sur Ctrl+C.`,
   },
 };
 
@@ -232,6 +269,14 @@ export function language() {
 export function t(key, vars = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
+}
+
+/** key.one / key.other (…) by the language's plural rules, with {n} formatted: "1 document". */
+export function plural(key, n, vars = {}) {
+  const form = new Intl.PluralRules(current).select(n);
+  const chosen = `${key}.${form}`;
+  const known = chosen in STRINGS[current] || chosen in STRINGS.en;
+  return t(known ? chosen : `${key}.other`, { ...vars, n: new Intl.NumberFormat(current).format(n) });
 }
 
 /** A server error in the user's language, by its stable code; the server's text otherwise. */

@@ -2,8 +2,8 @@
 // to a chat, clickable [n] citations, a sources panel, and the cited passage in context.
 
 import { call } from './api.js';
-import { h, icon, toast } from './dom.js';
-import { errorText, t } from './i18n.js';
+import { confirmingButton, h, icon, toast } from './dom.js';
+import { errorText, plural, t } from './i18n.js';
 
 const POLL_MS = 300;
 
@@ -165,29 +165,82 @@ export class Knowledge {
     const attached = new Set(this.attached.map((c) => c.id));
     const items = await Promise.all(cols.map(async (col) => {
       const docs = (await call('GET', `${K}/collections/${col.id}/documents`)).data;
+      // A real button opening a hidden file input: reachable and operable by keyboard.
+      const file = h('input', { type: 'file', multiple: true, class: 'file', hidden: true,
+        accept: '.pdf,.docx,.html,.htm,.md,.markdown,.txt',
+        onchange: (e) => this.upload(col.id, e.target) });
       return h('section', { class: 'collection', dataset: { id: col.id, name: col.name } },
         h('header', {},
-          h('strong', { text: col.name }),
-          h('span', { class: 'hint', text: ` ${docs.length} ${t('docs')}` })),
+          h('strong', { class: 'collection-name', text: col.name }),
+          h('span', { class: 'hint doc-count', text: ` ${plural('docCount', docs.length)}` }),
+          h('button', { type: 'button', class: 'btn small', text: t('rename'),
+            onclick: (e) => this.startRename(e.currentTarget.closest('header'), col) }),
+          confirmingButton(t('delete'), t('confirmDelete'), () => this.removeCollection(col))),
         h('label', { class: 'check' },
           h('input', { type: 'checkbox', class: 'attach', checked: attached.has(col.id),
             onchange: () => this.saveAttached() }),
           h('span', { text: t('useHere') })),
-        h('label', { class: 'btn upload' }, t('upload'),
-          h('input', { type: 'file', multiple: true, class: 'file', hidden: true,
-            accept: '.pdf,.docx,.html,.htm,.md,.markdown,.txt',
-            onchange: (e) => this.upload(col.id, e.target) })),
+        h('button', { type: 'button', class: 'btn upload', text: t('upload'),
+          onclick: () => file.click() }), file,
         h('form', { class: 'add-url', onsubmit: (e) => this.addUrl(e, col.id) },
           h('input', { type: 'url', name: 'url', required: true, maxlength: '2000',
             placeholder: t('urlPlaceholder'), 'aria-label': t('addUrl') }),
           h('button', { type: 'submit', class: 'btn small', text: t('addUrl') })),
         h('ul', { class: 'jobs' }),
-        h('ul', { class: 'docs' }, docs.map((d) => h('li', {},
-          h('span', { text: d.name }),
-          h('button', { type: 'button', class: 'icon-btn small', 'aria-label': t('remove'),
-            title: t('remove'), text: '×', onclick: () => this.removeDocument(d.id) })))));
+        h('ul', { class: 'docs' }, docs.map((d) => this.docItem(d))));
     }));
     box.replaceChildren(...(items.length ? items : [h('p', { class: 'hint', text: t('empty') })]));
+  }
+
+  /** A document: its own title when it has one (the file name beside it), and Delete. */
+  docItem(d) {
+    const title = d.title && d.title !== d.name ? d.title : null;
+    return h('li', { dataset: { id: d.id } },
+      h('span', { class: 'doc-title', text: title ?? d.name }),
+      title ? h('span', { class: 'hint doc-file', text: d.name }) : null,
+      confirmingButton(t('remove'), t('confirmDelete'), () => this.removeDocument(d.id)));
+  }
+
+  /** Rename in place: Enter saves, Escape (or leaving the field empty) keeps the name. */
+  startRename(header, col) {
+    const label = header.querySelector('.collection-name');
+    const input = h('input', { class: 'rename-input', value: col.name, maxlength: '200',
+      'aria-label': t('rename') });
+    const done = async (save) => {
+      const name = input.value.trim();
+      input.replaceWith(label);
+      header.querySelector('.btn')?.focus();
+      if (!save || !name || name === col.name) return;
+      try {
+        await call('PATCH', `${K}/collections/${col.id}`, { name });
+        await this.refresh();
+      } catch (err) {
+        toast(errorText(err), { kind: 'error', detail: err.message });
+      }
+    };
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') {
+        event.preventDefault();
+        done(true);
+      } else if (event.key === 'Escape') {
+        event.preventDefault(); // not the dialog's Escape
+        event.stopPropagation();
+        done(false);
+      }
+    });
+    label.replaceWith(input);
+    input.select();
+  }
+
+  async removeCollection(col) {
+    try {
+      await call('DELETE', `${K}/collections/${col.id}`);
+      this.showAttached(this.attached.filter((c) => c.id !== col.id));
+    } catch (err) {
+      toast(errorText(err), { kind: 'error', detail: err.message });
+    }
+    await this.refresh();
+    this.dialog.querySelector('input[name="name"]')?.focus();
   }
 
   async create(event) {
@@ -293,11 +346,8 @@ export class Knowledge {
     // Keep the job rows (their outcome stays readable) and refresh only document lists.
     for (const section of this.dialog.querySelectorAll('.collection')) {
       const docs = (await call('GET', `${K}/collections/${section.dataset.id}/documents`)).data;
-      section.querySelector('.hint').textContent = ` ${docs.length} ${t('docs')}`;
-      section.querySelector('.docs').replaceChildren(...docs.map((d) => h('li', {},
-        h('span', { text: d.name }),
-        h('button', { type: 'button', class: 'icon-btn small', 'aria-label': t('remove'),
-          title: t('remove'), text: '×', onclick: () => this.removeDocument(d.id) }))));
+      section.querySelector('.doc-count').textContent = ` ${plural('docCount', docs.length)}`;
+      section.querySelector('.docs').replaceChildren(...docs.map((d) => this.docItem(d)));
     }
   }
 }

@@ -1,5 +1,6 @@
 // The application: routing (#/c/<id>), sending and streaming, branches, models, settings.
 
+import { Account } from './account.js';
 import { ApiError, api } from './api.js';
 import { showAccount, signIn } from './auth.js';
 import { Chat } from './chat.js';
@@ -32,6 +33,7 @@ class App {
     this.sidebar = new Sidebar(this);
     this.knowledge = new Knowledge(this);
     this.imports = new Imports(this);
+    this.account = new Account(this);
   }
 
   async start() {
@@ -39,7 +41,7 @@ class App {
     setLanguagePreference(languagePreference());
     mountIcons();
     const auth = await signIn();
-    showAccount(auth).catch((err) => this.showError(err));
+    showAccount(auth).then((me) => me && this.account.show(me)).catch((err) => this.showError(err));
     this.bind();
     window.addEventListener('hashchange', () => this.route());
     // Models, the list and the open conversation load side by side.
@@ -232,6 +234,7 @@ class App {
     if (shown()) {
       this.chat.render(conv.messages);
       this.updateComposer();
+      if (stream.reply?.status === 'complete') announce(stream.reply.content);
     }
     await this.settle(conv, stream);
   }
@@ -376,6 +379,7 @@ class App {
 
   toggleModelMenu(open) {
     const menu = $('model-menu');
+    if (!open && menu.contains(document.activeElement)) $('model-btn').focus(); // back to the opener
     menu.hidden = !open;
     $('model-btn').setAttribute('aria-expanded', String(open));
     if (open) (menu.querySelector('[aria-selected="true"]') || menu.firstChild)?.focus();
@@ -473,6 +477,10 @@ class App {
       }
     });
     $('stop').addEventListener('click', () => this.stop());
+    $('skip-link').addEventListener('click', (event) => {
+      event.preventDefault(); // the hash is the router's: #input is not a conversation
+      this.input.focus();
+    });
     document.addEventListener('keydown', (event) => {
       // Esc in a dialog only closes the dialog (the browser does that).
       if (event.key !== 'Escape' || document.querySelector('dialog[open]')) return;
@@ -542,6 +550,14 @@ class App {
     this.chat.render(this.conv?.messages ?? []);
     this.updateModelButton();
   }
+}
+
+/** Read a finished reply to screen readers (the live region gets it once, whole). */
+function announce(text) {
+  const region = $('announcer');
+  region.textContent = '';
+  // A fresh text node on the next frame: screen readers skip a region set twice at once.
+  requestAnimationFrame(() => { region.textContent = `${t('replyFinished')} ${text}`; });
 }
 
 function applyTheme(theme) {

@@ -43,9 +43,10 @@ export class Sidebar {
     });
     this.list.addEventListener('click', (event) => this.onClick(event));
     this.menu.addEventListener('click', (event) => this.onMenu(event));
+    this.menu.addEventListener('keydown', (event) => this.onMenuKey(event));
     document.addEventListener('click', (event) => {
       if (!this.menu.hidden && !this.menu.contains(event.target)
-          && !event.target.closest('.conv-more')) this.closeMenu();
+          && !event.target.closest('.conv-more')) this.closeMenu({ refocus: false });
     });
     // Deletes still waiting for their undo window are carried out when the page goes away.
     window.addEventListener('pagehide', () => {
@@ -164,6 +165,8 @@ export class Sidebar {
       return;
     }
     this.menuFor = id;
+    this.menuOpener = anchor; // focus goes back there when the menu closes
+    anchor.setAttribute('aria-expanded', 'true');
     const box = anchor.getBoundingClientRect();
     this.menu.hidden = false;
     this.menu.style.top = `${Math.min(box.bottom + 4, window.innerHeight - this.menu.offsetHeight - 8)}px`;
@@ -171,16 +174,39 @@ export class Sidebar {
     this.menu.querySelector('button').focus();
   }
 
-  closeMenu() {
+  /** Close the menu; focus returns to its opener unless an action moves it elsewhere. */
+  closeMenu({ refocus = true } = {}) {
     this.menu.hidden = true;
     this.menuFor = null;
+    const opener = this.menuOpener;
+    this.menuOpener = null;
+    opener?.setAttribute('aria-expanded', 'false');
+    if (refocus && opener?.isConnected) opener.focus();
+  }
+
+  /** Arrow keys, Home and End move between the items of the menu (role=menu). */
+  onMenuKey(event) {
+    const items = [...this.menu.querySelectorAll('[role="menuitem"]')];
+    const i = items.indexOf(document.activeElement);
+    const next = {
+      ArrowDown: (i + 1) % items.length,
+      ArrowUp: (i - 1 + items.length) % items.length,
+      Home: 0,
+      End: items.length - 1,
+    }[event.key];
+    if (next === undefined) {
+      if (event.key === 'Tab') this.closeMenu({ refocus: false });
+      return;
+    }
+    event.preventDefault();
+    items[next].focus();
   }
 
   onMenu(event) {
     const button = event.target.closest('[data-act]');
     if (!button || !this.menuFor) return;
     const id = this.menuFor;
-    this.closeMenu();
+    this.closeMenu({ refocus: button.dataset.act !== 'rename' }); // rename focuses its field
     if (button.dataset.act === 'rename') this.startRename(id);
     else if (button.dataset.act === 'delete') this.remove(id);
   }
