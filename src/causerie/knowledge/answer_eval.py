@@ -261,7 +261,9 @@ async def run(
                 for variant in variants:
                     result = await runner.answer(variant, item)
                     report.results[variant].append(result)
-                    mark = "ok" if (result.correct or result.abstained) else "--"
+                    # right: the answer, or an abstention where the documents cannot answer
+                    right = result.correct or (result.abstained and not item.keywords)
+                    mark = "ok" if right else "--"
                     say(
                         f"{i}/{len(items)} {item.id} {variant} {mark} ttft={result.ttft:.1f} "
                         f"{result.answer[:70]!r}"
