@@ -51,8 +51,11 @@ class Upstream(BaseHTTPRequestHandler):
         self.seen.append(body)
         text = _reply(body["model"], body)
         base = {"id": "up", "object": "chat.completion.chunk", "created": 0}
+        # Token by token, as engines stream: "[1]" arrives as "[1" then "]".
+        pieces = re.findall(r"\[\d*|\]|\s*[^\s\[\]]+|\s+", text)
         events = [
-            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}}]},
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]},
+            *({**base, "choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces),
             {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
             {**base, "choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": 3,
                                               "total_tokens": 53}},

@@ -90,6 +90,11 @@ class Result:
     in_evidence: bool
     ttft: float
     prompt_tokens: int
+    # The checker checked (see _checker_errors): right claims it flagged, wrong it passed.
+    right_claims: int = 0
+    flagged_right: int = 0
+    wrong_claims: int = 0
+    passed_wrong: int = 0
 
 
 @dataclass
@@ -130,6 +135,10 @@ def _score(results: list[Result]) -> dict[str, Any]:
         "abstained": sum(r.abstained for r in results if r.kind == "unanswerable"),
         "wrongly_abstained": sum(r.abstained for r in answerable),
         "bare": sum(r.bare for r in results),
+        **{
+            key: sum(getattr(r, key) for r in results)
+            for key in ("right_claims", "flagged_right", "wrong_claims", "passed_wrong")
+        },
         "ttft_median": round(statistics.median(ttfts), 2) if ttfts else None,
         "ttft_p90": round(ttfts[min(len(ttfts) - 1, int(0.9 * len(ttfts)))], 2) if ttfts else None,
         "prompt_tokens_mean": round(statistics.mean(r.prompt_tokens for r in results), 1)
@@ -224,15 +233,19 @@ async def run(
     variants: tuple[str, ...],
     collection: str | None = None,
     say: Callable[[str], None] = lambda _: None,
+    index: Path | None = None,
 ) -> Report:
-    """Answer every item with every variant on the default model."""
+    """Answer every item with every variant on the default model.
+
+    Without a collection the FAQs are indexed into `index` (kept, and reused by the next
+    run: indexing both takes minutes on two cores) or else a throwaway database.
+    """
     from causerie.wiring import build_services
 
     with tempfile.TemporaryDirectory(prefix="causerie-answers-") as tmp:
-        if collection is None:  # the FAQ goes into a throwaway database
-            settings = settings.model_copy(
-                update={"database_url": f"sqlite:///{Path(tmp) / 'eval.db'}"}
-            )
+        if collection is None:
+            db = index or Path(tmp) / "eval.db"
+            settings = settings.model_copy(update={"database_url": f"sqlite:///{db}"})
         services = build_services(settings)
         services.db.prepare()
         try:
@@ -248,7 +261,9 @@ async def run(
                 for variant in variants:
                     result = await runner.answer(variant, item)
                     report.results[variant].append(result)
-                    mark = "ok" if (result.correct or result.abstained) else "--"
+                    # right: the answer, or an abstention where the documents cannot answer
+                    right = result.correct or (result.abstained and not item.keywords)
+                    mark = "ok" if right else "--"
                     say(
                         f"{i}/{len(items)} {item.id} {variant} {mark} ttft={result.ttft:.1f} "
                         f"{result.answer[:70]!r}"
@@ -283,8 +298,15 @@ def _collections(services: Any, collection: str | None, say: Callable[[str], Non
     out = {}
     for lang in ("en", "fr"):
         questions = load_faq(lang)
+        col = knowledge.collection_by_name(LOCAL_USER_ID, f"faq-{lang}", create=True)
+        if col["document_count"] == len(questions):  # a kept index (--index)
+            say(f"reusing the indexed FAQ ({lang})")
+            out[lang] = col["id"]
+            continue
+        if col["document_count"]:
+            raise InvalidQA(f"the index holds a partial FAQ ({lang}): delete it and rerun")
         say(f"indexing {len(questions)} FAQ answers ({lang})")
-        col = knowledge.create_collection(LOCAL_USER_ID, f"faq-{lang}")["id"]
+        col = col["id"]
         for q in questions:
             doc = Extracted("text", [Block(q.body)])
             knowledge.index(
@@ -367,18 +389,42 @@ def _judge(item: Item, reply: dict[str, Any]) -> Result:
         and has_keyword(sources[c["source"]], keywords)
         for c in reply.get("citations") or ()
     )
+    correct = bool(keywords) and has_keyword(content, keywords)
+    abstained = _ABSTAIN.search(content) is not None or _is_statement(content)
     return Result(
         id=item.id,
         kind=item.kind,
         answer=content,
-        correct=bool(keywords) and has_keyword(content, keywords),
+        correct=correct,
         cited=bool(keywords) and cited,
-        abstained=_ABSTAIN.search(content) is not None or _is_statement(content),
+        abstained=abstained,
         bare=bare(content),
         in_evidence=bool(keywords) and any(has_keyword(t, keywords) for t in sources.values()),
         ttft=round(reply["ttft"], 3),
         prompt_tokens=int(reply["prompt_tokens"] or 0),
+        **_checker_errors(item, reply, sources, wrong=not correct and not abstained),
     )
+
+
+def _checker_errors(
+    item: Item, reply: dict[str, Any], sources: dict[int, str], wrong: bool
+) -> dict[str, int]:
+    """How the citation checker did on this reply, judged by the answer keywords.
+
+    A right claim states a keyword that some source holds: flagging it "unsupported" is
+    the checker's error. In a reply that is wrong (no keyword, no abstention) every
+    claim is wrong: marking one "supported" is the other error.
+    """
+    claims = [c for c in reply.get("citations") or () if c["status"] != "neutral"]
+    backed = any(has_keyword(t, item.keywords) for t in sources.values())
+    right = [c for c in claims if backed and has_keyword(c["sentence"], item.keywords)]
+    bad = claims if wrong else []
+    return {
+        "right_claims": len(right),
+        "flagged_right": sum(c["status"] == "unsupported" for c in right),
+        "wrong_claims": len(bad),
+        "passed_wrong": sum(c["status"] == "supported" for c in bad),
+    }
 
 
 def _is_statement(content: str) -> bool:
@@ -393,7 +439,8 @@ def format_report(report: Report) -> str:
     """A plain-text table, one line per variant and kind."""
     head = (
         f"{'variant':<9} {'kind':<13} {'n':>3} {'correct':>8} {'cited':>6} {'in-ev':>6} "
-        f"{'abst':>5} {'bare':>5} {'ttft50':>7} {'ttft90':>7} {'prompt':>7}"
+        f"{'abst':>5} {'bare':>5} {'ttft50':>7} {'ttft90':>7} {'prompt':>7} "
+        f"{'flag-ok':>7} {'pass-bad':>8}"
     )
     lines = [f"model: {report.model}", head]
     for variant, kinds in report.summary().items():
@@ -403,6 +450,8 @@ def format_report(report: Report) -> str:
                 f"{variant:<9} {kind:<13} {s['questions']:>3} "
                 f"{s['correct']:>4}/{s['answerable']:<3} {s['cited']:>6} {s['in_evidence']:>6} "
                 f"{abst:>5} {s['bare']:>5} {s['ttft_median']:>7} {s['ttft_p90']:>7} "
-                f"{s['prompt_tokens_mean']:>7}"
+                f"{s['prompt_tokens_mean']:>7} "
+                f"{s['flagged_right']:>3}/{s['right_claims']:<3} "
+                f"{s['passed_wrong']:>4}/{s['wrong_claims']:<3}"
             )
     return "\n".join(lines)

@@ -149,6 +149,12 @@ def retrieval(
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")
 @click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings file.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Database and model cache.")
+@click.option(
+    "--index",
+    "index",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="SQLite file where the FAQs are indexed once and reused by later runs.",
+)
 def answers(
     qa_path: Path | None,
     collection: str | None,
@@ -157,6 +163,7 @@ def answers(
     json_path: Path | None,
     config: Path | None,
     data_dir: Path | None,
+    index: Path | None,
 ) -> None:
     """Grounded answers: correct, cited, abstaining, never bare; TTFT and prompt size."""
     import anyio
@@ -170,7 +177,7 @@ def answers(
     try:
         items = pick(load_qa(qa_path or default_qa()), limit)
         report = anyio.run(
-            run_answers, settings, items, tuple(variants or VARIANTS), collection, say
+            run_answers, settings, items, tuple(variants or VARIANTS), collection, say, index
         )
     except CauserieError as exc:
         raise click.ClickException(exc.message) from None

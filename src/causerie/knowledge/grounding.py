@@ -9,6 +9,7 @@ cacheable prefix.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,9 @@ NOTHING_FOUND = {
 }
 NEAR_MISS = 0.05  # below relevant_cosine by this much, word overlap must vouch for a passage
 MIN_SENTENCE_WORDS = 3
+WORD_WEIGHT = 0.05  # shared words break near-ties of meaning (names, file paths)
+# A full stop after these is not a sentence end ("Susan G. Kleinmann", "a.k.a. bullseye").
+_NO_END = re.compile(r"(?:\b[A-Z]|\b[a-z](?:\.[a-z])+|\b(?:cf|vs|Dr|Mr|Mrs|St))\.$")
 
 
 @dataclass
@@ -166,8 +170,10 @@ class Grounder:
             return Grounded(body, question, relevant=False)
         if style == "naive":
             sources = _whole(scored[:NAIVE_CHUNKS])
+        elif style == "evidence":
+            sources = self._evidence_by_words(scored, query)
         else:
-            sources = self._evidence(scored, query)
+            sources = self._evidence(scored, query, qv)
         grounded = Grounded(body, question, relevant=True, sources=sources)
         system = (
             SYSTEM if style != "pipeline" else ANSWER.format(language=LANGUAGES[grounded.language])
@@ -191,8 +197,52 @@ class Grounder:
             out.append((hit, cos, ok))
         return out
 
-    def _evidence(self, scored: list[tuple[Hit, float, bool]], question: str) -> list[Source]:
-        """The best sentences within the word budget, adjacent ones merged into one source."""
+    def _evidence(
+        self, scored: list[tuple[Hit, float, bool]], question: str, qv: np.ndarray
+    ) -> list[Source]:
+        """The sentences most like the question within the word budget, merged by chunk.
+
+        Sentences are ranked by their own similarity to the question (the chunk's is the
+        same for all of its sentences) plus shared words; the best one brings its next
+        sentence when that fits, since FAQ answers often follow a colon or a lead-in.
+        """
+        pieces = [
+            (hit, i, s, e)
+            for hit, _, ok in scored
+            if ok
+            for i, (s, e) in enumerate(evidence_spans(hit.text))
+        ]
+        if not pieces:
+            return []
+        texts = [h.text[s:e] for h, _, s, e in pieces]
+        cosines = self.service.embedder.passages(texts) @ qv
+        q_words = stems(question)
+        ranked = sorted(
+            range(len(pieces)),
+            key=lambda j: -(float(cosines[j]) + WORD_WEIGHT * coverage(q_words, stems(texts[j]))),
+        )
+        index = {(h.chunk_id, i): j for j, (h, i, _, _) in enumerate(pieces)}
+        chosen: list[int] = []
+        words = 0
+        for j in ranked:
+            group = [j]
+            nxt = index.get((pieces[j][0].chunk_id, pieces[j][1] + 1))
+            if not chosen and nxt is not None:
+                group.append(nxt)  # the best sentence's neighbour, when it fits
+            for g in group:
+                n = len(texts[g].split())
+                if g in chosen or (chosen and words + n > self.config.evidence_words):
+                    continue
+                chosen.append(g)
+                words += n
+            if len(chosen) >= self.config.evidence_sentences:
+                break
+        return _merge([pieces[j] for j in chosen])
+
+    def _evidence_by_words(
+        self, scored: list[tuple[Hit, float, bool]], question: str
+    ) -> list[Source]:
+        """Main's selection before issue 10 (the eval's "evidence" variant): shared words."""
         q_words = stems(question)
         candidates = []
         for rank, (hit, cos, ok) in enumerate(scored):
@@ -203,12 +253,12 @@ class Grounder:
                 if len(sentence.split()) < MIN_SENTENCE_WORDS:
                     continue
                 score = coverage(q_words, stems(sentence)) + cos + 0.1 / (rank + 1)
-                candidates.append((score, hit, i, s, e))
+                candidates.append((score, (hit, i, s, e)))
         candidates.sort(key=lambda c: -c[0])
-        chosen: list[tuple[float, Hit, int, int, int]] = []
+        chosen: list[Piece] = []
         words = 0
-        for cand in candidates:
-            n = len(cand[1].text[cand[3] : cand[4]].split())
+        for _, cand in candidates:
+            n = len(cand[0].text[cand[2] : cand[3]].split())
             if chosen and words + n > self.config.evidence_words:
                 continue
             chosen.append(cand)
@@ -265,6 +315,9 @@ def _prompt(
 ) -> dict[str, Any]:
     """The request with the sources before the question and the answering rule first."""
     new_body = copy.deepcopy(body)
+    # Greedy decoding unless the client chose: sampling makes a small model drift from
+    # the sources (and makes the eval's figures unrepeatable).
+    new_body.setdefault("temperature", 0)
     new_msgs = new_body["messages"]
     lines = "\n".join(f"[{s.n}] {' '.join(s.text.split())}" for s in sources)
     new_msgs[last]["content"] = f"Sources:\n{lines}\n\nQuestion: {question}"
@@ -275,54 +328,54 @@ def _prompt(
     return new_body
 
 
+def evidence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences of a chunk worth quoting: abbreviations rejoined, fragments dropped."""
+    spans: list[tuple[int, int]] = []
+    for s, e in sentence_spans(text):
+        if spans and _NO_END.search(text[spans[-1][0] : spans[-1][1]]):
+            spans[-1] = (spans[-1][0], e)
+        else:
+            spans.append((s, e))
+    return [(s, e) for s, e in spans if len(text[s:e].split()) >= MIN_SENTENCE_WORDS]
+
+
 def _whole(scored: list[tuple[Hit, float, bool]]) -> list[Source]:
     """The naive variant's sources: the best chunks, whole."""
-    return [
-        Source(
-            n=n,
-            chunk_id=h.chunk_id,
-            document_id=h.document_id,
-            document=h.document_name,
-            collection_id=h.collection_id,
-            page=h.page,
-            section=h.section,
-            start=h.start,
-            end=h.end,
-            text=h.text,
-        )
-        for n, (h, _, _) in enumerate(scored, 1)
-    ]
+    return [_source(n, h, 0, len(h.text)) for n, (h, _, _) in enumerate(scored, 1)]
 
 
-def _merge(chosen: list[tuple[float, Hit, int, int, int]]) -> list[Source]:
+Piece = tuple[Hit, int, int, int]  # a chunk, a sentence's index in it, its start and end
+
+
+def _merge(chosen: list[Piece]) -> list[Source]:
     """Sources numbered by relevance; neighbouring sentences of one chunk become one."""
-    groups: list[list[tuple[float, Hit, int, int, int]]] = []
+    groups: list[list[Piece]] = []
     for cand in chosen:
         for group in groups:
-            if group[0][1].chunk_id == cand[1].chunk_id and any(
-                abs(g[2] - cand[2]) == 1 for g in group
+            if group[0][0].chunk_id == cand[0].chunk_id and any(
+                abs(g[1] - cand[1]) == 1 for g in group
             ):
                 group.append(cand)
                 break
         else:
             groups.append([cand])
-    sources = []
-    for n, group in enumerate(groups, 1):
-        hit = group[0][1]
-        start = min(g[3] for g in group)
-        end = max(g[4] for g in group)
-        sources.append(
-            Source(
-                n=n,
-                chunk_id=hit.chunk_id,
-                document_id=hit.document_id,
-                document=hit.document_name,
-                collection_id=hit.collection_id,
-                page=hit.page,
-                section=hit.section,
-                start=hit.start + start,
-                end=hit.start + end,
-                text=hit.text[start:end],
-            )
-        )
-    return sources
+    return [
+        _source(n, group[0][0], min(g[2] for g in group), max(g[3] for g in group))
+        for n, group in enumerate(groups, 1)
+    ]
+
+
+def _source(n: int, hit: Hit, start: int, end: int) -> Source:
+    """Source n: the span start:end of a hit's text, with its offsets in the document."""
+    return Source(
+        n=n,
+        chunk_id=hit.chunk_id,
+        document_id=hit.document_id,
+        document=hit.document_name,
+        collection_id=hit.collection_id,
+        page=hit.page,
+        section=hit.section,
+        start=hit.start + start,
+        end=hit.start + end,
+        text=hit.text[start:end],
+    )

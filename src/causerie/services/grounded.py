@@ -29,6 +29,9 @@ from causerie.providers.base import Provider
 log = logging.getLogger(__name__)
 
 _MARKERS = re.compile(r"\[\s*\d+(?:\s*,\s*\d+)*\s*\]")
+# Engines stream a marker in pieces ("[1" then "]"): an unclosed one at the end of what
+# has come so far may still close, so it says nothing yet either.
+_OPEN_MARKER = re.compile(r"\[[\d\s,]*$")
 NO_ANSWER = {
     "en": "No answer could be produced from the sources found; see them below.",
     "fr": "Aucune réponse n'a pu être produite à partir des sources trouvées ; "
@@ -48,6 +51,11 @@ _SCHEMA = {
 def bare(text: str) -> bool:
     """Whether a reply says nothing but markers (or nothing at all)."""
     return not any(c.isalnum() for c in _MARKERS.sub("", text))
+
+
+def bare_so_far(text: str) -> bool:
+    """Whether a streamed prefix may still turn out bare (it ends in an open marker)."""
+    return bare(_OPEN_MARKER.sub("", _MARKERS.sub("", text)))
 
 
 class GroundedTurn:
@@ -83,7 +91,7 @@ class GroundedTurn:
                 delta = choices[0].get("delta") or {} if choices else {}
                 if not flowing and delta.get("content"):
                     held += delta.pop("content")
-                    if not bare(held):
+                    if not bare_so_far(held):
                         delta["content"], held, flowing = held, "", True
                 if choices and choices[0].get("finish_reason") and not flowing:
                     yield _content_chunk(await self._recover())
