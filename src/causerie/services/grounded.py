@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
 import anyio
 
 from causerie.errors import CauserieError
+from causerie.knowledge.evidence import EvidenceSource
 from causerie.knowledge.grounding import Grounded, Grounder
 from causerie.providers.base import Provider
 
@@ -60,10 +61,10 @@ class GroundedTurn:
         self.grounded: Grounded | None = None
         self.extra_usage: dict[str, int] = {}
 
-    async def retrieve(self, collections: list[str], body: dict[str, Any]) -> Grounded:
-        """Retrieve, select evidence and write the prompt (in a thread: it embeds)."""
+    async def retrieve(self, evidence: Sequence[EvidenceSource], body: dict[str, Any]) -> Grounded:
+        """Gather evidence, select it and write the prompt (in a thread: it embeds, fetches)."""
         self.grounded = await anyio.to_thread.run_sync(
-            self.grounder.ground, collections, body, self.owner
+            self.grounder.ground_from, evidence, body, self.owner
         )
         return self.grounded
 
@@ -124,8 +125,40 @@ class GroundedTurn:
         g = self.grounded
         assert g is not None
         if not g.relevant:
-            return {"content": content, "citations": [], "sources": []}
-        return await anyio.to_thread.run_sync(self.grounder.check, g, content)
+            result: dict[str, Any] = {"content": content, "citations": [], "sources": []}
+        else:
+            result = await anyio.to_thread.run_sync(self.grounder.check, g, content)
+        if g.web is not None:
+            result["web"] = g.web  # extension: pages read and those that could not be
+        return result
+
+
+_CLOSING = re.compile(r"(?:\s*\[\s*\d+(?:\s*,\s*\d+)*\s*\])*[.!?…:;]?")
+
+
+def url_citations(content: str, grounding: dict[str, Any]) -> list[dict[str, Any]]:
+    """OpenAI's url_citation annotations: each supported sentence citing a web page.
+
+    Spans index `content` (the streamed text or the checked one) and cover the sentence
+    with its markers; a sentence the checker found but content does not hold is skipped.
+    """
+    pages = {s["index"]: s for s in grounding.get("sources") or () if s.get("url")}
+    out, at = [], 0
+    for cite in grounding.get("citations") or ():
+        page = pages.get(cite.get("source"))
+        if cite.get("status") != "supported" or page is None:
+            continue
+        core = cite["sentence"].rstrip(".!?…:;").strip()
+        start = content.find(core, at) if core else -1
+        if start < 0:
+            continue
+        end = start + len(core)
+        closing = _CLOSING.match(content, end)
+        end = closing.end() if closing else end
+        at = end
+        span = {"start_index": start, "end_index": end, "url": page["url"]}
+        out.append({"type": "url_citation", "url_citation": {**span, "title": page["document"]}})
+    return out
 
 
 def _content_chunk(text: str) -> dict[str, Any]:
