@@ -204,10 +204,10 @@ class Grounder:
 
     def search(self, ask: Ask, collections: Sequence[str]) -> list[Scored]:
         """The collections' passages for the question, scored."""
+        k = self.config.top_k
         hits = self.service.search(
-            ask.owner, ask.text, collections, k=self.config.top_k, mode="hybrid",
-            query_vector=ask.vector,
-        )  # fmt: skip
+            ask.owner, ask.text, collections, k=k, mode="hybrid", query_vector=ask.vector
+        )
         vectors = self.service.chunk_vectors([h.chunk_id for h in hits])
         return self.relevance(hits, ask.text, ask.vector, vectors)
 

@@ -158,7 +158,8 @@ class WebSearch:
         """One page: fetched safely within the time left, its main text cut into passages."""
         fetcher = Fetcher(
             max_bytes=self.config.max_page_bytes,
-            timeout=max(0.1, deadline - time.monotonic()),
+            # Past the deadline: at the deadline the step gives the page up (and cancels it).
+            timeout=max(0.1, deadline - time.monotonic()) + 1.0,
             allow_private=self.allow_private,
         )
         data, media_type = fetcher.fetch(result.url, cancelled)
