@@ -98,6 +98,9 @@ const STRINGS = {
     'error.content_mismatch': '“{name}” is labelled {label}, but its content is not a {label} file.',
     'error.unsupported_archive': '“{name}” is a zip archive, not a supported document.',
     'error.no_text': 'No text could be extracted from “{name}”.',
+    // Web search (websearch.js, knowledge.js)
+    searchWeb: 'Search the web', unreadPages: 'Pages that could not be read',
+    webSource: 'web page', openPage: 'Open the page',
   },
   fr: {
     conversations: 'Discussions',
@@ -194,6 +197,8 @@ const STRINGS = {
     'error.content_mismatch': '« {name} » est présenté comme un fichier {label}, mais son contenu n’en est pas un.',
     'error.unsupported_archive': '« {name} » est une archive zip, pas un document pris en charge.',
     'error.no_text': 'Aucun texte n’a pu être extrait de « {name} ».',
+    searchWeb: 'Chercher sur le web', unreadPages: 'Pages qui n’ont pas pu être lues',
+    webSource: 'page web', openPage: 'Ouvrir la page',
   },
 };
 
