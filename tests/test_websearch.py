@@ -23,7 +23,7 @@ from causerie.settings import KnowledgeConfig, ModelConfig, Settings, WebSearchC
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, Site, create_user, site
 from tests.answers_support import fake_upstream
 from tests.knowledge_support import create_collection, ingest
-from tests.websearch_support import KEY, PDF_FACT, FakeWeb, fake_web
+from tests.websearch_support import KEY, PDF_FACT, SLOW_ENGINE, SLOW_PAGE, FakeWeb, fake_web
 
 BUDGET = 3.0
 QUESTION = "When was the Vireltan lighthouse first lit?"
@@ -149,7 +149,8 @@ async def test_broken_pages_are_reported_and_never_block_the_answer(
     started = time.monotonic()
     answer = await _ask(client, f"trouble {QUESTION}")
     took = time.monotonic() - started
-    assert took < BUDGET + 5, took  # the slow page (30 s) was given up at the budget
+    # The slow page takes 30 s: given up at the 3 s budget (the margin is for a loaded CI).
+    assert took < SLOW_PAGE / 2, took
     message = answer.choices[0].message
     assert "1874" in (message.content or "")
     report = (message.model_extra or {})["web_search"]
@@ -186,7 +187,7 @@ async def test_engine_failures_get_an_honest_answer(
     client = _openai(*served)
     started = time.monotonic()
     answer = await _ask(client, f"{word} {QUESTION}")
-    assert time.monotonic() - started < BUDGET + 5
+    assert time.monotonic() - started < SLOW_ENGINE / 2  # the slow engine takes 30 s
     message = answer.choices[0].message
     assert "nothing relevant" in (message.content or "")
     report = (message.model_extra or {})["web_search"]

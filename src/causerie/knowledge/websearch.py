@@ -99,14 +99,18 @@ class SearxNG:
         return _results(data.get("results") if isinstance(data, dict) else None, "content", count)
 
 
-class Brave:
-    """The Brave Search API (web search endpoint)."""
-
-    name = "brave"
+class _KeyedEngine:
+    """An engine's API root and the key it is called with."""
 
     def __init__(self, base_url: str, key: str):
         self.base_url = base_url.rstrip("/")
         self.key = key
+
+
+class Brave(_KeyedEngine):
+    """The Brave Search API (web search endpoint)."""
+
+    name = "brave"
 
     def search(self, query: str, language: str, count: int, timeout: float) -> list[Result]:
         """GET /web/search?q=&count=&search_lang= with the subscription token."""
@@ -120,14 +124,10 @@ class Brave:
         return _results(items, "description", count)
 
 
-class Tavily:
+class Tavily(_KeyedEngine):
     """Tavily's search API."""
 
     name = "tavily"
-
-    def __init__(self, base_url: str, key: str):
-        self.base_url = base_url.rstrip("/")
-        self.key = key
 
     def search(self, query: str, language: str, count: int, timeout: float) -> list[Result]:
         """POST /search {query, max_results}; Tavily has no language field: the query's own."""

@@ -14,7 +14,7 @@ from causerie.errors import InvalidRequest
 from causerie.knowledge.grounding import Documents
 from causerie.protocol import CreateChatCompletionRequest
 from causerie.providers.base import Provider
-from causerie.services.grounded import GroundedTurn, url_citations
+from causerie.services.grounded import GroundedTurn, grounded_message
 from causerie.services.models import ModelCatalog
 from causerie.services.toolcalls import offered_tools, recover_tool_calls
 from causerie.store.models import LOCAL_USER_ID
@@ -178,15 +178,12 @@ class CompletionService:
                     delta = choices[0].setdefault("delta", {})
                     if first:
                         delta.setdefault("role", "assistant")
-                        if turn is not None and turn.grounded is not None:
-                            chunk["sources"] = turn.grounded.sources_json()  # extension
+                        if turn is not None:
+                            turn.shape_first(chunk)
                         first = False
                     _record(outcome, choices[0], delta)
                     if turn is not None and choices[0].get("finish_reason"):
-                        outcome.grounding = await turn.check(outcome.content)
-                        chunk["grounding"] = outcome.grounding  # extension
-                        if prep.web_search:  # OpenAI's field, indexing the streamed content
-                            delta["annotations"] = url_citations(outcome.content, outcome.grounding)
+                        outcome.grounding = await turn.shape_last(chunk, outcome.content)
                 elif chunk.get("usage") is not None:
                     outcome.usage = chunk["usage"]
                     if not prep.include_usage:
@@ -206,13 +203,8 @@ class CompletionService:
             "content": outcome.content or None,
             "refusal": None,
         }
-        if outcome.grounding is not None:  # extension: verified markers, sources, verdicts
-            message["content"] = outcome.grounding["content"]
-            message["sources"] = outcome.grounding["sources"]
-            message["citations"] = outcome.grounding["citations"]
-            if prep.web_search:
-                message["annotations"] = url_citations(message["content"], outcome.grounding)
-                message["web_search"] = outcome.grounding.get("web")  # extension
+        if outcome.grounding is not None:
+            message.update(grounded_message(outcome.grounding, prep.web_search))
         if outcome.tool_calls:
             message["tool_calls"] = outcome.tool_calls
         elif message["content"] is None:
@@ -253,7 +245,7 @@ class CompletionService:
             evidence.append(self.web)
         if not evidence:
             return None
-        turn = GroundedTurn(self.grounder, prep.provider, _payer(prep.billed_to))
+        turn = GroundedTurn(self.grounder, prep.provider, _payer(prep.billed_to), prep.web_search)
         await turn.retrieve(evidence, prep.body)
         return turn
 

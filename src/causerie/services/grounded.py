@@ -1,9 +1,12 @@
 """The grounded turn: retrieve -> select evidence -> prompt -> generate -> check -> shape.
 
 One pipeline for /v1/chat/completions and conversation turns (both go through
-CompletionService.stream). Its steps are typed: `Grounded` (the evidence and the
-rewritten request, knowledge/grounding.py), the provider chunks, then the checked
-grounding (content with verified markers, citations, sources).
+CompletionService.stream; a conversation turn is a typed `Turn`). Evidence comes from
+sources behind one interface (knowledge/evidence.py: the user's collections, the web),
+numbered together. Its steps are typed: `Ask` to every source, their `Found` passages,
+`Grounded` (the evidence and the rewritten request, knowledge/grounding.py), the
+provider chunks, then the checked grounding (content with verified markers, citations,
+sources), shaped onto the first and last chunks (or the whole message) here.
 
 A reply that is empty or only markers ("[1]", "[1] [2]") never reaches the client:
 such a prefix is held back; if the model ends with nothing else, the turn asks once
@@ -54,10 +57,11 @@ def bare(text: str) -> bool:
 class GroundedTurn:
     """The grounded steps of one chat turn, around the provider's stream."""
 
-    def __init__(self, grounder: Grounder, provider: Provider, owner: str):
+    def __init__(self, grounder: Grounder, provider: Provider, owner: str, web: bool = False):
         self.grounder = grounder
         self.provider = provider
         self.owner = owner
+        self.web = web  # asked with web_search_options: OpenAI's annotations too
         self.grounded: Grounded | None = None
         self.extra_usage: dict[str, int] = {}
 
@@ -131,6 +135,33 @@ class GroundedTurn:
         if g.web is not None:
             result["web"] = g.web  # extension: pages read and those that could not be
         return result
+
+    def shape_first(self, chunk: dict[str, Any]) -> None:
+        """The first chunk carries the numbered sources (extension)."""
+        if self.grounded is not None:
+            chunk["sources"] = self.grounded.sources_json()
+
+    async def shape_last(self, chunk: dict[str, Any], content: str) -> dict[str, Any]:
+        """The finishing chunk carries the checked grounding and, for the web, annotations."""
+        grounding = await self.check(content)
+        chunk["grounding"] = grounding  # extension
+        if self.web:  # OpenAI's field, indexing the content streamed
+            delta = chunk["choices"][0].setdefault("delta", {})
+            delta["annotations"] = url_citations(content, grounding)
+        return grounding
+
+
+def grounded_message(grounding: dict[str, Any], web: bool) -> dict[str, Any]:
+    """A whole (non-streamed) message's fields from its checked grounding."""
+    fields = {
+        "content": grounding["content"],  # with the verified markers
+        "sources": grounding["sources"],  # extension
+        "citations": grounding["citations"],  # extension: one verdict per sentence
+    }
+    if web:
+        fields["annotations"] = url_citations(grounding["content"], grounding)
+        fields["web_search"] = grounding.get("web")  # extension: pages read and unread
+    return fields
 
 
 _CLOSING = re.compile(r"(?:\s*\[\s*\d+(?:\s*,\s*\d+)*\s*\])*[.!?…:;]?")
