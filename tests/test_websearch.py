@@ -9,6 +9,8 @@ The openai client parses the answers, annotations included.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -347,3 +349,39 @@ async def _turn(c: httpx.AsyncClient, conv_id: str, body: dict) -> list[tuple[st
             elif line.startswith("data: "):
                 events.append((kind, json.loads(line[6:])))
     return events
+
+
+def test_eval_answers_web_mode_serves_the_documents_as_pages(upstream: str, tmp_path: Any) -> None:
+    """`causerie eval answers --variant web`, the model scripted to quote its source [1]."""
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'default_model = "quote"\n[[models]]\nname = "quote"\n'
+        f'provider = "openai-compatible"\nbase_url = "{upstream}"\nupstream_model = "quote"\n'
+    )
+    (tmp_path / "island.md").write_text(NOTES.decode())
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        json.dumps(
+            {"id": "s1", "question": "When was the Osk island school built?", "keywords": ["1931"]}
+        )
+        + "\n"
+    )
+    common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    done = _causerie("ingest", str(tmp_path / "island.md"), "-c", "island", *common)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "report.json"
+    args = ["eval", "answers", "--collection", "island", "--qa", str(qa), "--json", str(out)]
+    run = _causerie(*args, "--variant", "pipeline", "--variant", "web", *common)
+    assert run.returncode == 0, run.stderr
+    assert "web       all" in run.stdout
+    report = json.loads(out.read_text())
+    (web_result,) = report["results"]["web"]
+    assert web_result["in_evidence"] and web_result["correct"] and web_result["cited"]
+    assert "1931" in web_result["answer"]
+    assert report["summary"]["web"]["all"]["ttft_median"] > 0
+
+
+def _causerie(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "causerie", *args], capture_output=True, text=True, timeout=600
+    )
