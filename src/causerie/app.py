@@ -21,6 +21,7 @@ from causerie.routers import (
     metrics,
     openai,
     responses,
+    websearch,
 )
 from causerie.settings import Settings
 from causerie.ui import mount_ui
@@ -74,5 +75,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(knowledge.conversation_router)
     app.include_router(knowledge.v1_router)
     app.include_router(imports.router)
+    app.include_router(websearch.router)
     mount_ui(app)  # last: the UI at / must not shadow the API routes
     return app

@@ -78,6 +78,11 @@ class ResponseFormat(_Wire):
     json_schema: ResponseFormatJsonSchemaSchema | None = None
 
 
+class WebSearchOptions(_Wire):
+    user_location: dict[str, Any] | None = None
+    search_context_size: Literal["low", "medium", "high"] | None = None
+
+
 class CreateChatCompletionRequest(_Wire, BoundedBody):
     messages: list[ChatCompletionRequestMessage] = Field(min_length=1)
     model: str
@@ -102,6 +107,7 @@ class CreateChatCompletionRequest(_Wire, BoundedBody):
     tools: list[ChatCompletionTool] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    web_search_options: WebSearchOptions | None = None
     # Extension (llama.cpp): false disables reuse of the KV cache for this request.
     cache_prompt: bool | None = None
     # Extension (Causerie): answer from these knowledge collections (ids or names), with

@@ -122,6 +122,28 @@ class KnowledgeConfig(BaseModel):
     evidence_words: int = Field(110, ge=20, description="Word budget of the prompt's sources.")
 
 
+class WebSearchConfig(BaseModel):
+    """Answers from the web: a search engine, then the top pages fetched and read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["searxng", "brave", "tavily"] | None = Field(
+        None, description="Search engine API; None turns web search off."
+    )
+    base_url: str | None = Field(
+        None, description="Engine root, e.g. http://searx:8080 (brave/tavily: their API)."
+    )
+    api_key_env: str | None = Field(None, description="Environment variable holding the key.")
+    api_key_file: Path | None = Field(None, description="File holding the key (secrets mount).")
+    results: int = Field(4, ge=1, le=10, description="Top results fetched and read.")
+    time_budget: float = Field(
+        8.0, gt=0, description="Seconds for the whole web step: search, fetch, extract."
+    )
+    max_page_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest page read.")
+    cache_ttl: float = Field(900.0, ge=0, description="Seconds a read page is reused.")
+    page_chunks: int = Field(12, ge=1, le=100, description="Passages of a page considered.")
+
+
 def _default_models() -> list[ModelConfig]:
     return [ModelConfig(name="qwen2.5-coder-1.5b", builtin="qwen2.5-coder-1.5b")]
 
@@ -170,6 +192,7 @@ class Settings(BaseSettings):
         900, gt=0, description="How long a failed sign-in counts (and a lockout lasts at most)."
     )
     knowledge: KnowledgeConfig = Field(default_factory=KnowledgeConfig)
+    web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
 
     @model_validator(mode="after")
     def _check_models(self) -> Settings:

@@ -46,7 +46,7 @@ def build_services(settings: Settings) -> Services:
     db = Database(make_engine(settings.db_url))
     providers = build_providers(settings)
     metrics = Metrics()
-    knowledge = build_knowledge(settings.knowledge, db)
+    knowledge = build_knowledge(settings.knowledge, db, settings.web_search)
     catalog = ModelCatalog(
         providers,
         settings.default_model,
@@ -55,7 +55,12 @@ def build_services(settings: Settings) -> Services:
     )
     quotas = QuotaService(db)
     completions = CompletionService(
-        catalog, settings.max_messages, knowledge.grounder, on_usage=quotas.record
+        catalog,
+        settings.max_messages,
+        knowledge.grounder,
+        on_usage=quotas.record,
+        web=knowledge.web,
+        admit_web=quotas.admit_web_search,
     )
     return Services(
         settings,

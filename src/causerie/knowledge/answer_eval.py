@@ -12,7 +12,9 @@ variant. `documents` ("en" or "fr") picks the Debian FAQ collection; with
 Each variant answers every question in the same run, on the same model:
   naive     the three best chunks, whole, in the prompt (main's wording);
   evidence  main's evidence sentences and prompt before issue 10;
-  pipeline  what users get now (services/grounded.py), through CompletionService.
+  pipeline  what users get now (services/grounded.py), through CompletionService;
+  web       (asked for by name) the same pipeline through web search only: the documents
+            served as web pages by a local search engine (knowledge/answer_web.py).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from causerie.services.grounded import bare
 from causerie.settings import Settings
 from causerie.store.models import LOCAL_USER_ID
 
-VARIANTS = ("naive", "evidence", "pipeline")
+VARIANTS = ("naive", "evidence", "pipeline")  # the default; "web" is asked for by name
 MAX_TOKENS = 120
 # How small models say "the sources do not say", in both languages.
 _ABSTAIN = re.compile(
@@ -240,16 +242,23 @@ async def run(
     Without a collection the FAQs are indexed into `index` (kept, and reused by the next
     run: indexing both takes minutes on two cores) or else a throwaway database.
     """
+    from causerie.knowledge.answer_web import CollectionWeb
     from causerie.wiring import build_services
 
-    with tempfile.TemporaryDirectory(prefix="causerie-answers-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="causerie-answers-") as tmp,
+        CollectionWeb() as web,
+    ):
         if collection is None:
             db = index or Path(tmp) / "eval.db"
             settings = settings.model_copy(update={"database_url": f"sqlite:///{db}"})
+        if "web" in variants:
+            settings = _with_web(settings, web.url)
         services = build_services(settings)
         services.db.prepare()
         try:
             collections = _collections(services, collection, say)
+            web.serve(services.knowledge.service, list(collections.values()))
             model = settings.default_model or settings.models[0].name  # as the server does
             say(f"loading {model}")
             await _loaded(services.catalog)
@@ -273,6 +282,15 @@ async def run(
             await services.catalog.close()
             services.knowledge.close()
             services.db.engine.dispose()
+
+
+def _with_web(settings: Settings, url: str) -> Settings:
+    """The settings with the local engine as SearXNG, its loopback pages allowed."""
+    from causerie.settings import WebSearchConfig
+
+    knowledge = settings.knowledge.model_copy(update={"allow_private_urls": True})
+    engine = WebSearchConfig(provider="searxng", base_url=url, cache_ttl=0)
+    return settings.model_copy(update={"knowledge": knowledge, "web_search": engine})
 
 
 async def _loaded(catalog: Any) -> None:
@@ -339,8 +357,8 @@ class _Runner:
     async def _turn(self, variant: str, col: str, messages: list[dict]) -> dict[str, Any]:
         body = {"model": self.model, "messages": list(messages), "max_tokens": MAX_TOKENS}
         body["temperature"] = 0
-        if variant == "pipeline":
-            return await self._pipeline(body, col)
+        if variant in ("pipeline", "web"):
+            return await self._pipeline(body, col, web=variant == "web")
         import anyio
 
         engine = self.completions.prepare(CreateChatCompletionRequest.model_validate(body)).body
@@ -363,10 +381,11 @@ class _Runner:
             checked = {"content": grounded.nothing_found(), "citations": [], "sources": []}
         return {**checked, "ttft": ttft or 0.0, "prompt_tokens": usage.get("prompt_tokens", 0)}
 
-    async def _pipeline(self, body: dict[str, Any], col: str) -> dict[str, Any]:
+    async def _pipeline(self, body: dict[str, Any], col: str, web: bool) -> dict[str, Any]:
         from causerie.services.completions import Outcome
 
-        req = CreateChatCompletionRequest.model_validate({**body, "collections": [col]})
+        extra = {"web_search_options": {}} if web else {"collections": [col]}
+        req = CreateChatCompletionRequest.model_validate({**body, **extra})
         prep = self.completions.prepare(req)
         outcome, started, ttft = Outcome(), time.perf_counter(), None
         async for chunk in self.completions.stream(prep, outcome):
@@ -429,10 +448,11 @@ def _checker_errors(
 
 def _is_statement(content: str) -> bool:
     """Our own honest statements (nothing found, no answer produced) are abstentions."""
-    from causerie.knowledge.grounding import NOTHING_FOUND
+    from causerie.knowledge.grounding import NOTHING_FOUND, NOTHING_FOUND_WEB
     from causerie.services.grounded import NO_ANSWER
 
-    return content in (*NOTHING_FOUND.values(), *NO_ANSWER.values())
+    said = (*NOTHING_FOUND.values(), *NOTHING_FOUND_WEB.values(), *NO_ANSWER.values())
+    return content in said
 
 
 def format_report(report: Report) -> str:

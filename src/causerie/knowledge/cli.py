@@ -142,8 +142,9 @@ def retrieval(
     "--variant",
     "variants",
     multiple=True,
-    type=click.Choice(["naive", "evidence", "pipeline"]),
-    help="Pipeline variant(s) to compare (default: all three).",
+    type=click.Choice(["naive", "evidence", "pipeline", "web"]),
+    help="Pipeline variant(s) to compare (default: naive, evidence, pipeline); web answers "
+    "through web search, the documents served as pages by a local engine.",
 )
 @click.option("--limit", type=int, help="Only the first N questions of each kind.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")

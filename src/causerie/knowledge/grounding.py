@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 from sqlalchemy import select
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from causerie.errors import InvalidRequest
 from causerie.knowledge.chunking import sentence_spans
 from causerie.knowledge.citations import check_answer
+from causerie.knowledge.evidence import Ask, EvidenceSource, Found, Scored
 from causerie.knowledge.service import Hit, KnowledgeService
 from causerie.knowledge.tables import ConversationCollection, MessageGrounding
 from causerie.knowledge.textmatch import coverage, looks_french, stems
@@ -50,6 +52,12 @@ NOTHING_FOUND = {
     "fr": "Je n'ai rien trouvé de pertinent sur cette question dans les collections "
     "choisies ; je ne peux donc pas y répondre à partir d'elles.",
 }
+NOTHING_FOUND_WEB = {
+    "en": "I found nothing relevant to this question on the web pages I could read, "
+    "so I cannot answer it from them.",
+    "fr": "Je n'ai rien trouvé de pertinent sur cette question dans les pages web que "
+    "j'ai pu lire ; je ne peux donc pas y répondre à partir d'elles.",
+}
 NEAR_MISS = 0.05  # below relevant_cosine by this much, word overlap must vouch for a passage
 MIN_SENTENCE_WORDS = 3
 WORD_WEIGHT = 0.05  # shared words break near-ties of meaning (names, file paths)
@@ -71,9 +79,11 @@ class Source:
     start: int
     end: int
     text: str
+    url: str | None = None  # a web page's address (web search); documents have none
 
     def json(self) -> dict[str, Any]:
         """The source as the API returns it."""
+        web = {"url": self.url, "site": urlsplit(self.url).hostname} if self.url else {}
         return {
             "index": self.n,
             "document_id": self.document_id,
@@ -84,6 +94,7 @@ class Source:
             "start": self.start,
             "end": self.end,
             "snippet": self.text,
+            **web,
         }
 
 
@@ -95,6 +106,7 @@ class Grounded:
     question: str
     relevant: bool
     sources: list[Source] = field(default_factory=list)
+    web: dict[str, Any] | None = None  # the web step's report: query, pages read and unread
 
     def sources_json(self) -> list[dict[str, Any]]:
         """The numbered sources, as sent in the first chunk."""
@@ -107,7 +119,7 @@ class Grounded:
 
     def nothing_found(self) -> str:
         """The honest answer when no passage is relevant."""
-        return NOTHING_FOUND[self.language]
+        return (NOTHING_FOUND_WEB if self.web is not None else NOTHING_FOUND)[self.language]
 
     async def nothing_found_chunks(self) -> AsyncIterator[dict[str, Any]]:
         """That answer as provider chunks, so it streams like any other."""
@@ -144,7 +156,17 @@ class Grounder:
         owner: str = LOCAL_USER_ID,
         style: str = "pipeline",
     ) -> Grounded:
-        """Retrieve evidence for the last user message and put it in the prompt.
+        """Retrieve evidence from collections for the last user message; see ground_from."""
+        return self.ground_from([Documents(self, collections)], body, owner, style)
+
+    def ground_from(
+        self,
+        evidence: Sequence[EvidenceSource],
+        body: dict[str, Any],
+        owner: str = LOCAL_USER_ID,
+        style: str = "pipeline",
+    ) -> Grounded:
+        """Gather evidence from every source for the last user message, into the prompt.
 
         style "pipeline" is what users get; "evidence" (main's before issue 10) and
         "naive" (whole chunks) exist to be compared by `causerie eval answers`.
@@ -162,30 +184,43 @@ class Grounder:
             earlier = [str(messages[i].get("content") or "") for i in users[:-1]]
             query = " ".join([*earlier[len(earlier) - FOLLOW_UP_TURNS :], question]).strip()
         qv = self.service.embedder.queries([query])[0]
-        hits = self.service.search(
-            owner, query, collections, k=self.config.top_k, mode="hybrid", query_vector=qv
-        )
-        scored = self._relevance(hits, query, qv)
+        language = "fr" if looks_french(question) else "en"
+        found = [source.gather(Ask(query, question, qv, owner, language)) for source in evidence]
+        scored = [s for f in found for s in f.scored]
+        if len(found) > 1:  # sources ranked together by meaning, so numbered together
+            scored.sort(key=lambda s: -s[1])
+        web = next((f.report for f in found if f.report is not None), None)
         if not any(ok for _, _, ok in scored):
-            return Grounded(body, question, relevant=False)
+            return Grounded(body, question, relevant=False, web=web)
         if style == "naive":
             sources = _whole(scored[:NAIVE_CHUNKS])
         elif style == "evidence":
             sources = self._evidence_by_words(scored, query)
         else:
             sources = self._evidence(scored, query, qv)
-        grounded = Grounded(body, question, relevant=True, sources=sources)
+        urls = {k: v for f in found for k, v in f.urls.items()}
+        for source in sources:
+            source.url = urls.get(source.chunk_id)
+        grounded = Grounded(body, question, relevant=True, sources=sources, web=web)
         system = (
             SYSTEM if style != "pipeline" else ANSWER.format(language=LANGUAGES[grounded.language])
         )
         grounded.body = _prompt(body, last, question, sources, system)
         return grounded
 
-    def _relevance(
-        self, hits: list[Hit], question: str, qv: np.ndarray
-    ) -> list[tuple[Hit, float, bool]]:
-        """Each hit with its cosine to the question and whether it is worth citing."""
+    def search(self, ask: Ask, collections: Sequence[str]) -> list[Scored]:
+        """The collections' passages for the question, scored."""
+        k = self.config.top_k
+        hits = self.service.search(
+            ask.owner, ask.text, collections, k=k, mode="hybrid", query_vector=ask.vector
+        )
         vectors = self.service.chunk_vectors([h.chunk_id for h in hits])
+        return self.relevance(hits, ask.text, ask.vector, vectors)
+
+    def relevance(
+        self, hits: list[Hit], question: str, qv: np.ndarray, vectors: dict[int, np.ndarray]
+    ) -> list[Scored]:
+        """Each hit with its cosine to the question and whether it is worth citing."""
         floor = self.service.embedder.relevant_cosine
         q_words = stems(question)
         out = []
@@ -308,6 +343,20 @@ class Grounder:
                 .where(Message.conversation_id == conversation_id, Message.owner_id == owner)
             ).all()
             return {mid: data for mid, data in rows}
+
+
+class Documents:
+    """The user's collections as a source of evidence."""
+
+    name = "documents"
+
+    def __init__(self, grounder: Grounder, collections: Sequence[str]):
+        self.grounder = grounder
+        self.collections = list(collections)
+
+    def gather(self, ask: Ask) -> Found:
+        """Hybrid search in the collections, each hit scored against the question."""
+        return Found(self.grounder.search(ask, self.collections))
 
 
 def _prompt(

@@ -9,7 +9,9 @@ from causerie.knowledge.fetch import Fetcher
 from causerie.knowledge.grounding import Grounder
 from causerie.knowledge.jobs import IngestionJobs
 from causerie.knowledge.service import KnowledgeService
-from causerie.settings import KnowledgeConfig
+from causerie.knowledge.webpages import WebSearch
+from causerie.knowledge.websearch import build_engine
+from causerie.settings import KnowledgeConfig, WebSearchConfig
 from causerie.store.db import Database
 
 
@@ -21,6 +23,7 @@ class Knowledge:
     service: KnowledgeService
     jobs: IngestionJobs
     grounder: Grounder
+    web: WebSearch | None = None  # the web as a source of evidence, when configured
 
     def start(self) -> None:
         """After migrations: close out jobs a previous process left unfinished."""
@@ -31,8 +34,13 @@ class Knowledge:
         self.jobs.close()
 
 
-def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
-    """Wire the knowledge services (the embedding model loads on first use)."""
+def build_knowledge(
+    config: KnowledgeConfig, db: Database, web_config: WebSearchConfig | None = None
+) -> Knowledge:
+    """Wire the knowledge services (the embedding model loads on first use).
+
+    A web search engine configured without its key is a ValueError here, at start-up.
+    """
     service = KnowledgeService(db, make_embedder(config.embedder, config.embed_threads))
     fetcher = Fetcher(
         max_bytes=config.max_document_bytes,
@@ -45,4 +53,9 @@ def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
         fetcher=fetcher,
         lease_seconds=config.job_lease_seconds,
     )
-    return Knowledge(config, service, jobs, Grounder(service, config))
+    grounder = Grounder(service, config)
+    engine = build_engine(web_config) if web_config is not None else None
+    web = None
+    if engine is not None and web_config is not None:
+        web = WebSearch(engine, grounder, web_config, config.allow_private_urls)
+    return Knowledge(config, service, jobs, grounder, web)

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -62,21 +63,26 @@ PRESETS: dict[str, Preset] = {
 
 def read_api_key(config: ModelConfig, preset: Preset) -> str | None:
     """The key from the configured file or environment variable (never logged)."""
-    if config.api_key_file is not None:
-        path = config.api_key_file.expanduser()
+    env = config.api_key_env or preset.api_key_env
+    required = preset.key_required or config.api_key_env is not None
+    return read_secret(f"model {config.name!r}", config.api_key_file, env, required)
+
+
+def read_secret(label: str, path: Path | None, env: str | None, required: bool) -> str | None:
+    """A key from a file (preferred) or an environment variable; ValueError when missing."""
+    if path is not None:
+        path = path.expanduser()
         try:
             key = path.read_text().strip()
         except OSError as exc:
-            raise ValueError(f"model {config.name!r}: cannot read api_key_file: {exc}") from None
+            raise ValueError(f"{label}: cannot read api_key_file: {exc}") from None
         if not key:
-            raise ValueError(f"model {config.name!r}: api_key_file {path} is empty")
+            raise ValueError(f"{label}: api_key_file {path} is empty")
         return key
-    env = config.api_key_env or preset.api_key_env
     key = os.environ.get(env, "").strip() if env else ""
-    if not key and (preset.key_required or config.api_key_env):
+    if not key and required:
         raise ValueError(
-            f"model {config.name!r}: no API key (set the environment variable {env} "
-            "or api_key_file)"
+            f"{label}: no API key (set the environment variable {env} or api_key_file)"
         )
     return key or None
 

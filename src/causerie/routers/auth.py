@@ -273,6 +273,7 @@ class UserCreate(BaseModel):
     role: str = Field("user", pattern="^(admin|user)$")
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_day: int | None = Field(None, ge=1)
+    web_searches_per_day: int | None = Field(None, ge=0)
     # Take over the single-user mode's data (the first administrator always does).
     claim_local: bool = False
 
@@ -284,6 +285,7 @@ class UserUpdate(BaseModel):
     password: str | None = Field(None, max_length=1000)
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_day: int | None = Field(None, ge=1)
+    web_searches_per_day: int | None = Field(None, ge=0)
 
 
 @admin_router.get("/users")

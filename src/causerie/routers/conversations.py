@@ -23,6 +23,7 @@ class ConversationCreate(BaseModel):
     model: str | None = None
     system_prompt: str | None = Field(None, max_length=100_000)
     temperature: float | None = Field(None, ge=0, le=2)
+    web_search: bool = Field(False, description="Search the web for every answer.")
 
 
 class ConversationUpdate(BaseModel):
@@ -31,6 +32,7 @@ class ConversationUpdate(BaseModel):
     model: str | None = None
     system_prompt: str | None = Field(None, max_length=100_000)
     temperature: float | None = Field(None, ge=0, le=2)
+    web_search: bool | None = None
 
 
 class MessageCreate(BoundedBody):
@@ -43,12 +45,14 @@ class MessageCreate(BoundedBody):
     )
     model: str | None = None
     max_tokens: int | None = Field(None, ge=1, description="Cap on the reply's length.")
+    web_search: bool | None = Field(None, description="This message only; else the toggle's.")
 
 
 class ReplyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = None
     max_tokens: int | None = Field(None, ge=1, description="Cap on the reply's length.")
+    web_search: bool | None = Field(None, description="This reply only; else the toggle's.")
 
 
 class BranchSwitch(BaseModel):
@@ -108,9 +112,9 @@ def post_message(conv_id: str, body: MessageCreate, request: Request) -> Streami
         model=body.model,
         at_root="parent_id" in body.model_fields_set and body.parent_id is None,
         max_tokens=body.max_tokens,
+        web_search=body.web_search,
     )
-    turn["billed_to"] = billed_to(request)
-    return _stream(svc.reply(turn))
+    return _stream(svc.reply(turn, billed_to(request)))
 
 
 @router.post("/conversations/{conv_id}/messages/{message_id}/regenerate")
@@ -127,9 +131,9 @@ def regenerate(
         regenerate=message_id,
         model=body.model if body else None,
         max_tokens=body.max_tokens if body else None,
+        web_search=body.web_search if body else None,
     )
-    turn["billed_to"] = billed_to(request)
-    return _stream(svc.reply(turn))
+    return _stream(svc.reply(turn, billed_to(request)))
 
 
 def _stream(events: AsyncIterator[Event]) -> StreamingResponse:

@@ -125,6 +125,7 @@ def user_json(u: User) -> dict[str, Any]:
         "disabled": u.disabled,
         "requests_per_minute": u.requests_per_minute,
         "tokens_per_day": u.tokens_per_day,
+        "web_searches_per_day": u.web_searches_per_day,
         "created_at": _aware(u.created_at).isoformat(),
     }
 
@@ -196,6 +197,7 @@ class AuthService:
         email: str | None = None,
         requests_per_minute: int | None = None,
         tokens_per_day: int | None = None,
+        web_searches_per_day: int | None = None,
         claim_local_data: bool = False,
     ) -> dict[str, Any]:
         """A new user with an argon2-hashed password.
@@ -215,6 +217,7 @@ class AuthService:
             role=role,
             requests_per_minute=requests_per_minute,
             tokens_per_day=tokens_per_day,
+            web_searches_per_day=web_searches_per_day,
         )
         claimed: dict[str, int] = {}
         try:
@@ -265,7 +268,8 @@ class AuthService:
         """
         with self.db.session() as s:
             user = self._user(s, user_id)
-            for field in ("role", "disabled", "requests_per_minute", "tokens_per_day", "email"):
+            limits = ("requests_per_minute", "tokens_per_day", "web_searches_per_day")
+            for field in ("role", "disabled", *limits, "email"):
                 if field in changes:
                     setattr(user, field, changes[field])
             _check_role(user.role)

@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from causerie.errors import InvalidRequest
+from causerie.knowledge.grounding import Documents
 from causerie.protocol import CreateChatCompletionRequest
 from causerie.providers.base import Provider
-from causerie.services.grounded import GroundedTurn
+from causerie.services.grounded import GroundedTurn, grounded_message
 from causerie.services.models import ModelCatalog
 from causerie.services.toolcalls import offered_tools, recover_tool_calls
 from causerie.store.models import LOCAL_USER_ID
 
 if TYPE_CHECKING:
+    from causerie.knowledge.evidence import EvidenceSource
     from causerie.knowledge.grounding import Grounder
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Prepared:
     include_usage: bool
     collections: list[str] | None = None  # extension: answer from these knowledge collections
     billed_to: tuple[str, str | None] | None = None  # (user id, key id) whose usage this is
+    web_search: bool = False  # web_search_options: search the web for evidence too
 
 
 @dataclass
@@ -76,11 +79,15 @@ class CompletionService:
         max_messages: int,
         grounder: Grounder | None = None,
         on_usage: UsageHook | None = None,
+        web: EvidenceSource | None = None,
+        admit_web: Callable[[str], None] | None = None,
     ):
         self.catalog = catalog
         self.max_messages = max_messages
         self.grounder = grounder
         self.on_usage = on_usage
+        self.web = web
+        self.admit_web = admit_web  # RateLimited when a user has no web search left today
 
     def prepare(
         self, req: CreateChatCompletionRequest, billed_to: tuple[str, str | None] | None = None
@@ -125,7 +132,27 @@ class CompletionService:
                 raise InvalidRequest("Knowledge collections are not enabled.", param="collections")
             # The requester's own collections only: another user's are not found.
             collections = self.grounder.resolve(req.collections, owner=_payer(billed_to))
-        return Prepared(provider, req.model, body, include_usage, collections, billed_to)
+        web = self._web_search(req)
+        if web and self.admit_web is not None and billed_to is not None:
+            self.admit_web(billed_to[0])
+        return Prepared(provider, req.model, body, include_usage, collections, billed_to, web)
+
+    def _web_search(self, req: CreateChatCompletionRequest) -> bool:
+        """Whether web_search_options asks for web search (refused when it is off)."""
+        options = req.web_search_options
+        if options is None:
+            return False
+        if self.web is None or self.grounder is None:
+            raise InvalidRequest(
+                "Web search is not enabled on this server (see [web_search] in the README).",
+                param="web_search_options",
+            )
+        if options.user_location is not None:  # the engines we call take no location
+            raise InvalidRequest(
+                "web_search_options.user_location is not supported.",
+                param="web_search_options.user_location",
+            )
+        return True
 
     async def stream(self, prep: Prepared, outcome: Outcome | None = None) -> AsyncIterator[dict]:
         """Yield OpenAI chunks with our id, creation time and public model name.
@@ -151,13 +178,12 @@ class CompletionService:
                     delta = choices[0].setdefault("delta", {})
                     if first:
                         delta.setdefault("role", "assistant")
-                        if turn is not None and turn.grounded is not None:
-                            chunk["sources"] = turn.grounded.sources_json()  # extension
+                        if turn is not None:
+                            turn.shape_first(chunk)
                         first = False
                     _record(outcome, choices[0], delta)
                     if turn is not None and choices[0].get("finish_reason"):
-                        outcome.grounding = await turn.check(outcome.content)
-                        chunk["grounding"] = outcome.grounding  # extension
+                        outcome.grounding = await turn.shape_last(chunk, outcome.content)
                 elif chunk.get("usage") is not None:
                     outcome.usage = chunk["usage"]
                     if not prep.include_usage:
@@ -177,10 +203,8 @@ class CompletionService:
             "content": outcome.content or None,
             "refusal": None,
         }
-        if outcome.grounding is not None:  # extension: verified markers, sources, verdicts
-            message["content"] = outcome.grounding["content"]
-            message["sources"] = outcome.grounding["sources"]
-            message["citations"] = outcome.grounding["citations"]
+        if outcome.grounding is not None:
+            message.update(grounded_message(outcome.grounding, prep.web_search))
         if outcome.tool_calls:
             message["tool_calls"] = outcome.tool_calls
         elif message["content"] is None:
@@ -205,16 +229,24 @@ class CompletionService:
         if self.on_usage is None or prep.billed_to is None or outcome.usage is None:
             return
         user_id, key_id = prep.billed_to
+        usage = {**outcome.usage, "web_searches": 1} if prep.web_search else outcome.usage
         try:
-            self.on_usage(user_id, key_id, prep.model, outcome.usage)
+            self.on_usage(user_id, key_id, prep.model, usage)
         except Exception:  # the reply was delivered; a lost usage row must not fail it
             log.exception("could not record usage of %s on %s", user_id, prep.model)
 
     async def _ground(self, prep: Prepared) -> GroundedTurn | None:
-        if not prep.collections or self.grounder is None:
+        if self.grounder is None:
             return None
-        turn = GroundedTurn(self.grounder, prep.provider, _payer(prep.billed_to))
-        await turn.retrieve(prep.collections, prep.body)
+        evidence: list[EvidenceSource] = []
+        if prep.collections:
+            evidence.append(Documents(self.grounder, prep.collections))
+        if prep.web_search and self.web is not None:
+            evidence.append(self.web)
+        if not evidence:
+            return None
+        turn = GroundedTurn(self.grounder, prep.provider, _payer(prep.billed_to), prep.web_search)
+        await turn.retrieve(evidence, prep.body)
         return turn
 
 

@@ -56,7 +56,8 @@ def budget(context: int, request: dict[str, Any], evidence_words: int | None) ->
     """Prompt tokens available: the context less the answer's room and the evidence's."""
     reply = request.get("max_tokens") or min(REPLY_TOKENS, context // 4)
     evidence = 0
-    if request.get("collections") and evidence_words:
+    grounded = request.get("collections") or request.get("web_search_options") is not None
+    if grounded and evidence_words:
         evidence = GROUNDING_TOKENS + TOKENS_PER_EVIDENCE_WORD * evidence_words
     return context - reply - evidence - TEMPLATE_TOKENS
 

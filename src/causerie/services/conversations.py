@@ -25,6 +25,15 @@ TITLE_CHARS = 60
 FLUSH_SECONDS = 0.5  # how often a streaming reply is written to the database
 
 
+@dataclass(frozen=True)
+class Turn:
+    """One conversation turn about to be answered: what was stored and what to send."""
+
+    user: dict[str, Any] | None  # the user's new message (None when regenerating)
+    reply: dict[str, Any]  # the assistant's placeholder, filled as the answer streams
+    request: dict[str, Any]  # the chat completion request (OpenAI wire format)
+
+
 @dataclass
 class Event:
     """One step of a streamed reply: 'message', 'delta', 'done' or 'error'."""
@@ -45,6 +54,7 @@ def conversation_json(c: Conversation) -> dict[str, Any]:
         "model": c.model,
         "system_prompt": c.system_prompt,
         "temperature": c.temperature,
+        "web_search": bool(c.web_search),
         "current_leaf_id": c.current_leaf_id,
         "created_at": _iso(c.created_at),
         "updated_at": _iso(c.updated_at),
@@ -102,6 +112,7 @@ class ConversationService:
         model: str | None = None,
         system_prompt: str | None = None,
         temperature: float | None = None,
+        web_search: bool = False,
     ) -> dict:
         """A new, empty conversation."""
         if model is not None:
@@ -113,6 +124,7 @@ class ConversationService:
                 model=model,
                 system_prompt=system_prompt,
                 temperature=temperature,
+                web_search=web_search,
             )
             s.add(conv)
             s.flush()
@@ -153,12 +165,12 @@ class ConversationService:
             return out
 
     def update(self, owner: str, conv_id: str, changes: dict[str, Any]) -> dict:
-        """Rename, or change the model, system prompt or temperature."""
+        """Rename, or change the model, system prompt, temperature or web search toggle."""
         if changes.get("model") is not None:
             self.completions.catalog.get(changes["model"])
         with self.db.session() as s:
             conv = _owned(s, owner, conv_id)
-            for key in ("title", "model", "system_prompt", "temperature"):
+            for key in ("title", "model", "system_prompt", "temperature", "web_search"):
                 if key in changes:
                     setattr(conv, key, changes[key])
             conv.updated_at = utcnow()
@@ -198,11 +210,13 @@ class ConversationService:
         model: str | None,
         at_root: bool = False,
         max_tokens: int | None = None,
-    ) -> dict:
+        web_search: bool | None = None,
+    ) -> Turn:
         """Store the user's message (or pick the one to answer again) and a reply placeholder.
 
         parent_id None means after the current leaf; at_root starts a new first message
-        (editing the first message of a conversation).
+        (editing the first message of a conversation); web_search None follows the
+        conversation's toggle.
         """
         with self.db.session() as s:
             conv = _owned(s, owner, conv_id)
@@ -262,29 +276,30 @@ class ConversationService:
             grounder = self.completions.grounder
             if grounder is not None and (attached := grounder.conversation_collections(conv.id, s)):
                 request["collections"] = attached  # answer from the attached collections
+            if web_search if web_search is not None else conv.web_search:
+                request["web_search_options"] = {}  # refused if the server has no engine
             if max_tokens is not None:
                 request["max_tokens"] = max_tokens
             if created_user is not None:  # refused before it is stored: nothing to clean up
                 refuse_oversized(content or "", self.fitter.context_of(model_name), request)
-            return {
-                "user": message_json(created_user) if created_user else None,
-                "reply": message_json(reply),
-                "request": request,
-            }
+            user_json = message_json(created_user) if created_user else None
+            return Turn(user_json, message_json(reply), request)
 
-    async def reply(self, turn: dict) -> AsyncIterator[Event]:
+    async def reply(
+        self, turn: Turn, billed_to: tuple[str, str | None] | None = None
+    ) -> AsyncIterator[Event]:
         """Stream the model's answer, writing it to the database as it arrives."""
-        if turn["user"] is not None:
-            yield Event("message", turn["user"])
-        reply_id = turn["reply"]["id"]
-        yield Event("message", turn["reply"])
+        if turn.user is not None:
+            yield Event("message", turn.user)
+        reply_id = turn.reply["id"]
+        yield Event("message", turn.reply)
         outcome = Outcome()
         status, error = "interrupted", STOPPED
         detail: dict[str, Any] | None = None
         out_of_view = 0
         written, last_flush = 0, time.monotonic()
         try:
-            fitted = self.fitter.stream(turn["request"], turn.get("billed_to"), outcome)
+            fitted = self.fitter.stream(turn.request, billed_to, outcome)
             async with aclosing(fitted) as chunks:
                 async for chunk in chunks:
                     if chunk.get("context", {}).get("dropped"):  # history the model cannot see

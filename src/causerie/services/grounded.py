@@ -1,9 +1,12 @@
 """The grounded turn: retrieve -> select evidence -> prompt -> generate -> check -> shape.
 
 One pipeline for /v1/chat/completions and conversation turns (both go through
-CompletionService.stream). Its steps are typed: `Grounded` (the evidence and the
-rewritten request, knowledge/grounding.py), the provider chunks, then the checked
-grounding (content with verified markers, citations, sources).
+CompletionService.stream; a conversation turn is a typed `Turn`). Evidence comes from
+sources behind one interface (knowledge/evidence.py: the user's collections, the web),
+numbered together. Its steps are typed: `Ask` to every source, their `Found` passages,
+`Grounded` (the evidence and the rewritten request, knowledge/grounding.py), the
+provider chunks, then the checked grounding (content with verified markers, citations,
+sources), shaped onto the first and last chunks (or the whole message) here.
 
 A reply that is empty or only markers ("[1]", "[1] [2]") never reaches the client:
 such a prefix is held back; if the model ends with nothing else, the turn asks once
@@ -16,13 +19,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import aclosing
 from typing import Any
 
 import anyio
 
 from causerie.errors import CauserieError
+from causerie.knowledge.evidence import EvidenceSource
 from causerie.knowledge.grounding import Grounded, Grounder
 from causerie.providers.base import Provider
 
@@ -61,17 +65,18 @@ def bare_so_far(text: str) -> bool:
 class GroundedTurn:
     """The grounded steps of one chat turn, around the provider's stream."""
 
-    def __init__(self, grounder: Grounder, provider: Provider, owner: str):
+    def __init__(self, grounder: Grounder, provider: Provider, owner: str, web: bool = False):
         self.grounder = grounder
         self.provider = provider
         self.owner = owner
+        self.web = web  # asked with web_search_options: OpenAI's annotations too
         self.grounded: Grounded | None = None
         self.extra_usage: dict[str, int] = {}
 
-    async def retrieve(self, collections: list[str], body: dict[str, Any]) -> Grounded:
-        """Retrieve, select evidence and write the prompt (in a thread: it embeds)."""
+    async def retrieve(self, evidence: Sequence[EvidenceSource], body: dict[str, Any]) -> Grounded:
+        """Gather evidence, select it and write the prompt (in a thread: it embeds, fetches)."""
         self.grounded = await anyio.to_thread.run_sync(
-            self.grounder.ground, collections, body, self.owner
+            self.grounder.ground_from, evidence, body, self.owner
         )
         return self.grounded
 
@@ -132,8 +137,67 @@ class GroundedTurn:
         g = self.grounded
         assert g is not None
         if not g.relevant:
-            return {"content": content, "citations": [], "sources": []}
-        return await anyio.to_thread.run_sync(self.grounder.check, g, content)
+            result: dict[str, Any] = {"content": content, "citations": [], "sources": []}
+        else:
+            result = await anyio.to_thread.run_sync(self.grounder.check, g, content)
+        if g.web is not None:
+            result["web"] = g.web  # extension: pages read and those that could not be
+        return result
+
+    def shape_first(self, chunk: dict[str, Any]) -> None:
+        """The first chunk carries the numbered sources (extension)."""
+        if self.grounded is not None:
+            chunk["sources"] = self.grounded.sources_json()
+
+    async def shape_last(self, chunk: dict[str, Any], content: str) -> dict[str, Any]:
+        """The finishing chunk carries the checked grounding and, for the web, annotations."""
+        grounding = await self.check(content)
+        chunk["grounding"] = grounding  # extension
+        if self.web:  # OpenAI's field, indexing the content streamed
+            delta = chunk["choices"][0].setdefault("delta", {})
+            delta["annotations"] = url_citations(content, grounding)
+        return grounding
+
+
+def grounded_message(grounding: dict[str, Any], web: bool) -> dict[str, Any]:
+    """A whole (non-streamed) message's fields from its checked grounding."""
+    fields = {
+        "content": grounding["content"],  # with the verified markers
+        "sources": grounding["sources"],  # extension
+        "citations": grounding["citations"],  # extension: one verdict per sentence
+    }
+    if web:
+        fields["annotations"] = url_citations(grounding["content"], grounding)
+        fields["web_search"] = grounding.get("web")  # extension: pages read and unread
+    return fields
+
+
+_CLOSING = re.compile(r"(?:\s*\[\s*\d+(?:\s*,\s*\d+)*\s*\])*[.!?…:;]?")
+
+
+def url_citations(content: str, grounding: dict[str, Any]) -> list[dict[str, Any]]:
+    """OpenAI's url_citation annotations: each supported sentence citing a web page.
+
+    Spans index `content` (the streamed text or the checked one) and cover the sentence
+    with its markers; a sentence the checker found but content does not hold is skipped.
+    """
+    pages = {s["index"]: s for s in grounding.get("sources") or () if s.get("url")}
+    out, at = [], 0
+    for cite in grounding.get("citations") or ():
+        page = pages.get(cite.get("source"))
+        if cite.get("status") != "supported" or page is None:
+            continue
+        core = cite["sentence"].rstrip(".!?…:;").strip()
+        start = content.find(core, at) if core else -1
+        if start < 0:
+            continue
+        end = start + len(core)
+        closing = _CLOSING.match(content, end)
+        end = closing.end() if closing else end
+        at = end
+        span = {"start_index": start, "end_index": end, "url": page["url"]}
+        out.append({"type": "url_citation", "url_citation": {**span, "title": page["document"]}})
+    return out
 
 
 def _content_chunk(text: str) -> dict[str, Any]:

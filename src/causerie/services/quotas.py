@@ -106,7 +106,7 @@ class QuotaService:
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one flush at a time; fresh reads wait for it
         self._leases: dict[str, _Lease] = {}
-        self._pending: dict[UsageKey, list[int]] = {}  # -> [requests, prompt, completion]
+        self._pending: dict[UsageKey, list[int]] = {}  # -> [requests, prompt, completion, web]
         self._used: dict[tuple[str, str, str], tuple[float, int]] = {}  # (kind, id, day)
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -236,18 +236,49 @@ class QuotaService:
             query = select(total).where(column == ident, USAGE.c.day == day)
             return int(conn.execute(query).scalar_one())
 
+    def admit_web_search(self, user_id: str, now: float | None = None) -> None:
+        """RateLimited (429) when the user has used up today's web searches.
+
+        Checked per web search (rare, and seconds long), so the user's limit is read from
+        the database each time; the count is today's written and pending searches.
+        """
+        now = time.time() if now is None else now
+        with self.db.engine.connect() as conn:
+            limit = conn.execute(
+                select(User.web_searches_per_day).where(User.id == user_id)
+            ).scalar()
+        if limit is None:
+            return
+        day = _today(now)
+        with self._flush_lock:
+            with self.db.engine.connect() as conn:
+                query = select(func.coalesce(func.sum(USAGE.c.web_searches), 0)).where(
+                    USAGE.c.user_id == user_id, USAGE.c.day == day
+                )
+                used = int(conn.execute(query).scalar_one())
+            with self._lock:
+                pending = self._pending.items()
+                used += sum(v[3] for k, v in pending if k[0] == user_id and k[3] == day)
+        if used >= limit:
+            raise RateLimited(
+                f"Daily web search limit reached: {used} of {limit} searches used today.",
+                retry_after=_seconds_to_midnight(now),
+            )
+
     # -- usage ---------------------------------------------------------------------------
 
     def record(self, user_id: str, key_id: str | None, model: str, usage: dict[str, Any]) -> None:
         """Add one finished request's tokens to today's batch (written within a second)."""
         prompt = int(usage.get("prompt_tokens") or 0)
         completion = int(usage.get("completion_tokens") or 0)
+        searches = int(usage.get("web_searches") or 0)
         key = (user_id, key_id or "", model, _today(time.time()))
         with self._lock:
-            row = self._pending.setdefault(key, [0, 0, 0])
+            row = self._pending.setdefault(key, [0, 0, 0, 0])
             row[0] += 1
             row[1] += prompt
             row[2] += completion
+            row[3] += searches
 
     def flush(self) -> None:
         """Write the pending usage in one transaction (kept pending if that fails)."""
@@ -263,7 +294,7 @@ class QuotaService:
             except Exception:
                 with self._lock:
                     for key, values in batch.items():
-                        row = self._pending.setdefault(key, [0, 0, 0])
+                        row = self._pending.setdefault(key, [0, 0, 0, 0])
                         for i, v in enumerate(values):
                             row[i] += v
                 raise
@@ -272,7 +303,7 @@ class QuotaService:
 
     def _usage_upsert(self, conn: Connection, key: UsageKey, values: list[int]) -> Any:
         user_id, key_id, model, day = key
-        requests, prompt, completion = values
+        requests, prompt, completion, searches = values
         stmt = self._insert(conn, USAGE).values(
             user_id=user_id,
             key_id=key_id,
@@ -281,6 +312,7 @@ class QuotaService:
             requests=requests,
             prompt_tokens=prompt,
             completion_tokens=completion,
+            web_searches=searches,
         )
         return stmt.on_conflict_do_update(
             index_elements=["user_id", "key_id", "model", "day"],
@@ -288,6 +320,7 @@ class QuotaService:
                 "requests": USAGE.c.requests + requests,
                 "prompt_tokens": USAGE.c.prompt_tokens + prompt,
                 "completion_tokens": USAGE.c.completion_tokens + completion,
+                "web_searches": USAGE.c.web_searches + searches,
             },
         )
 
@@ -309,6 +342,7 @@ class QuotaService:
             func.sum(Usage.requests),
             func.sum(Usage.prompt_tokens),
             func.sum(Usage.completion_tokens),
+            func.sum(Usage.web_searches),
         ]
         group = [Usage.day, Usage.model]
         if user_id is None:
@@ -328,7 +362,7 @@ class QuotaService:
             item: dict[str, Any] = {}
             if user_id is None:
                 item["user_id"], item["user"] = values.pop(0), values.pop(0)
-            day, model, requests, prompt, completion = values
+            day, model, requests, prompt, completion, searches = values
             item.update(
                 day=day,
                 model=model,
@@ -336,6 +370,7 @@ class QuotaService:
                 prompt_tokens=int(prompt),
                 completion_tokens=int(completion),
                 total_tokens=int(prompt) + int(completion),
+                web_searches=int(searches),
             )
             data.append(item)
         return {"object": "list", "data": data}

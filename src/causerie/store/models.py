@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,6 +50,7 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     requests_per_minute: Mapped[int | None] = mapped_column(Integer)
     tokens_per_day: Mapped[int | None] = mapped_column(Integer)
+    web_searches_per_day: Mapped[int | None] = mapped_column(Integer)
 
 
 class Conversation(Base):
@@ -61,6 +63,8 @@ class Conversation(Base):
     model: Mapped[str | None] = mapped_column(String(200))
     system_prompt: Mapped[str | None] = mapped_column(Text)
     temperature: Mapped[float | None] = mapped_column(Float)
+    # "Search the web" toggle: every turn also takes evidence from the web.
+    web_search: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The leaf of the branch the user is looking at; no FK, so deleting is order-free.
     current_leaf_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

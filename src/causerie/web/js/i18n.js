@@ -116,6 +116,9 @@ const STRINGS = {
     skipToMessage: 'Skip to the message box', replyFinished: 'Reply:',
     'docCount.one': '{n} document', 'docCount.other': '{n} documents',
     copyFailed: 'Copying failed: select the text and press Ctrl+C.',
+    // Web search (websearch.js, knowledge.js)
+    searchWeb: 'Search the web', unreadPages: 'Pages that could not be read',
+    webSource: 'web page', openPage: 'Open the page',
   },
   fr: {
     conversations: 'Discussions',
@@ -231,6 +234,8 @@ const STRINGS = {
     confirmDelete: `Supprimer définitivement${NNBSP}?`,
     'docCount.one': '{n} document', 'docCount.other': '{n} documents',
     copyFailed: `La copie a échoué${NNBSP}: sélectionnez le texte et appuyez sur Ctrl+C.`,
+    searchWeb: 'Chercher sur le web', unreadPages: 'Pages qui n’ont pas pu être lues',
+    webSource: 'page web', openPage: 'Ouvrir la page',
   },
 };
 

@@ -98,11 +98,21 @@ export class Knowledge {
           type: 'button', class: 'source-link', dataset: { action: 'cite', n: String(s.index) },
         }, h('strong', { text: `[${s.index}] ${s.document}` }),
         h('span', { class: 'source-where', text: where(s) })),
+        s.url ? pageLink(s) : null,
         h('q', { class: 'source-snippet', text: s.snippet })))));
     if (flagged.length) {
       panel.append(h('div', { class: 'unsupported-list' },
         h('strong', { text: `⚠ ${t('unsupported')}:` }),
         h('ul', {}, flagged.map((c) => h('li', { text: c.sentence })))));
+    }
+    const unread = grounding.web?.unread || [];
+    if (unread.length) { // web search: pages found but not read, and why
+      panel.append(h('div', { class: 'unread-pages' },
+        h('strong', { text: `${t('unreadPages')}:` }),
+        h('ul', {}, unread.map((p) => h('li', {},
+          h('a', { href: safeUrl(p.url), target: '_blank', rel: 'noopener noreferrer',
+            text: p.title || p.url }),
+          h('span', { class: 'source-where', text: ` — ${p.reason}` }))))));
     }
     body.after(panel);
   }
@@ -111,6 +121,10 @@ export class Knowledge {
   async openSource(msg, n) {
     const source = msg.grounding?.sources?.find((s) => s.index === n);
     if (!source) return;
+    if (source.url) { // a web page: its link, not a stored document
+      window.open(safeUrl(source.url), '_blank', 'noopener,noreferrer');
+      return;
+    }
     let passage;
     try {
       const params = new URLSearchParams({ start: source.start, end: source.end });
@@ -350,6 +364,19 @@ export class Knowledge {
       section.querySelector('.docs').replaceChildren(...docs.map((d) => this.docItem(d)));
     }
   }
+}
+
+/** Only http(s) links from the web step: a javascript: URL must never become a link. */
+function safeUrl(url) {
+  return /^https?:\/\//i.test(url) ? url : '#';
+}
+
+/** A web source's site and link, as search engines show them. */
+function pageLink(s) {
+  return h('a', {
+    class: 'source-url', href: safeUrl(s.url), target: '_blank', rel: 'noopener noreferrer',
+    title: t('openPage'), text: `${s.site || ''} ↗`,
+  });
 }
 
 function where(s) {

@@ -10,6 +10,7 @@ import {
 } from './i18n.js';
 import { Imports } from './imports.js';
 import { Knowledge } from './knowledge.js';
+import { WebSearchToggle } from './websearch.js';
 import { preloadMath } from './markdown.js';
 import { Sidebar } from './sidebar.js';
 
@@ -32,6 +33,7 @@ class App {
     this.chat = new Chat(this);
     this.sidebar = new Sidebar(this);
     this.knowledge = new Knowledge(this);
+    this.webSearch = new WebSearchToggle(this);
     this.imports = new Imports(this);
     this.account = new Account(this);
   }
@@ -91,6 +93,7 @@ class App {
     this.saveDraft();
     this.chat.clear();
     this.conv = fresh;
+    this.webSearch.show(fresh);
     if (!fresh) {
       this.knowledge.showAttached([]);
       this.showConversation();
@@ -161,7 +164,8 @@ class App {
       return;
     }
     const base = conv.messages.filter((m) => !m.pending);
-    await this.runStream(conv, base, (opts) => api.send(conv.id, { content }, opts), content);
+    const body = { content, ...this.webSearch.fields() }; // per message, from the toggle
+    await this.runStream(conv, base, (opts) => api.send(conv.id, body, opts), content);
   }
 
   /** Send an edited user message as a new branch beside the original. */
@@ -343,7 +347,7 @@ class App {
   }
 
   newChatFields() {
-    const fields = { model: this.currentModel() };
+    const fields = { model: this.currentModel(), ...this.webSearch.fields() };
     if (this.newChat.system_prompt) fields.system_prompt = this.newChat.system_prompt;
     if (this.newChat.temperature != null) fields.temperature = this.newChat.temperature;
     return fields;
