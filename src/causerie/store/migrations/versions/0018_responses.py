@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_responses"
-down_revision = "0013_postgresql"
+down_revision = "0015_web_search"
 branch_labels = None
 depends_on = None
 
