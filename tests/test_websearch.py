@@ -9,8 +9,6 @@ The openai client parses the answers, annotations included.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -25,6 +23,7 @@ from causerie.settings import KnowledgeConfig, ModelConfig, Settings, WebSearchC
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, Site, create_user, site
 from tests.answers_support import fake_upstream
 from tests.knowledge_support import create_collection, ingest
+from tests.test_answers_cli import _causerie
 from tests.websearch_support import KEY, PDF_FACT, SLOW_ENGINE, SLOW_PAGE, FakeWeb, fake_web
 
 BUDGET = 4.0  # generous: on a loaded CI machine reading the PDF takes a while
@@ -379,9 +378,3 @@ def test_eval_answers_web_mode_serves_the_documents_as_pages(upstream: str, tmp_
     assert web_result["in_evidence"] and web_result["correct"] and web_result["cited"]
     assert "1931" in web_result["answer"]
     assert report["summary"]["web"]["all"]["ttft_median"] > 0
-
-
-def _causerie(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "causerie", *args], capture_output=True, text=True, timeout=600
-    )
