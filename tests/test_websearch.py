@@ -9,8 +9,6 @@ The openai client parses the answers, annotations included.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -25,9 +23,10 @@ from causerie.settings import KnowledgeConfig, ModelConfig, Settings, WebSearchC
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, Site, create_user, site
 from tests.answers_support import fake_upstream
 from tests.knowledge_support import create_collection, ingest
+from tests.test_answers_cli import _causerie
 from tests.websearch_support import KEY, PDF_FACT, SLOW_ENGINE, SLOW_PAGE, FakeWeb, fake_web
 
-BUDGET = 3.0
+BUDGET = 4.0  # generous: on a loaded CI machine reading the PDF takes a while
 QUESTION = "When was the Vireltan lighthouse first lit?"
 NOTES = b"# Osk island\n\nThe Osk island school was built in 1931 and has nine pupils.\n"
 
@@ -151,13 +150,13 @@ async def test_broken_pages_are_reported_and_never_block_the_answer(
     started = time.monotonic()
     answer = await _ask(client, f"trouble {QUESTION}")
     took = time.monotonic() - started
-    # The slow page takes 30 s: given up at the 3 s budget (the margin is for a loaded CI).
+    # The slow page takes 30 s: given up at the 4 s budget (the margin is for a loaded CI).
     assert took < SLOW_PAGE / 2, took
     message = answer.choices[0].message
     assert "1874" in (message.content or "")
     report = (message.model_extra or {})["web_search"]
     read = {p["url"] for p in report["read"]}
-    assert read == {web.page("/vireltan"), web.page("/ferry.pdf")}  # the PDF is read too
+    assert read == {web.page("/vireltan"), web.page("/ferry.pdf")}, report  # the PDF too
     unread = {p["url"]: p["reason"] for p in report["unread"]}
     assert "larger than the limit" in unread[web.page("/huge")]
     assert "budget" in unread[web.page("/slow")]
@@ -379,9 +378,3 @@ def test_eval_answers_web_mode_serves_the_documents_as_pages(upstream: str, tmp_
     assert web_result["in_evidence"] and web_result["correct"] and web_result["cited"]
     assert "1931" in web_result["answer"]
     assert report["summary"]["web"]["all"]["ttft_median"] > 0
-
-
-def _causerie(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "causerie", *args], capture_output=True, text=True, timeout=600
-    )

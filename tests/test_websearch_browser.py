@@ -24,7 +24,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
             'default_model = "quote"\n[[models]]\nname = "quote"\n'
             f'provider = "openai-compatible"\nbase_url = "{url}"\nupstream_model = "quote"\n'
             "[knowledge]\nallow_private_urls = true\n"
-            f'[web_search]\nprovider = "searxng"\nbase_url = "{web.url}"\ntime_budget = 3.0\n'
+            f'[web_search]\nprovider = "searxng"\nbase_url = "{web.url}"\ntime_budget = 4.0\n'
             "max_page_bytes = 1048576\nresults = 5\n"
         )
         with LiveServer(config, base / "data") as live:

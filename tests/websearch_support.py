@@ -48,6 +48,7 @@ class FakeWeb:
     """The fake engine's URL and what it was asked (queries, languages, page paths, keys)."""
 
     url: str
+    pdf: bytes = b""  # made once: on a loaded machine fpdf takes a while
     searches: list[dict[str, Any]] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)
 
@@ -126,7 +127,7 @@ def _handler(web: FakeWeb) -> type[BaseHTTPRequestHandler]:
             if path == "/vireltan":
                 self._send(200, PAGE.encode(), "text/html; charset=utf-8")
             elif path == "/ferry.pdf":
-                self._send(200, make_pdf([PDF_FACT]), "application/pdf")
+                self._send(200, web.pdf, "application/pdf")
             elif path == "/huge":
                 self._send(200, b"<p>" + b"word " * (HUGE // 5) + b"</p>", "text/html")
             elif path == "/slow":
@@ -155,7 +156,7 @@ def _handler(web: FakeWeb) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def fake_web() -> Iterator[FakeWeb]:
     """The fake engine and its pages, while they run."""
-    web = FakeWeb("")
+    web = FakeWeb("", make_pdf([PDF_FACT]))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(web))
     server.daemon_threads = True
     web.url = f"http://127.0.0.1:{server.server_address[1]}"
