@@ -12,7 +12,7 @@ import pytest
 from bench.ui.upstream import ScriptedUpstream, remote_model_toml
 from playwright.sync_api import expect
 
-from tests.browser import Tab, create_user
+from tests.browser import Tab, create_user, serious_violations
 from tests.support import LiveServer
 
 PASSWORD = "correct horse battery"
@@ -187,6 +187,8 @@ def test_an_admin_manages_users_from_the_users_page(tab: Tab, server: LiveServer
     page.click("#open-users")
     dialog = page.locator("#users-dialog")
     expect(dialog).to_be_visible()
+    expect(dialog.locator("tr[data-name='alice']")).to_be_visible()
+    assert not serious_violations(page)  # the users page, and Settings' account part below it
     page.fill("#new-user-name", "dan")
     page.fill("#new-user-password", "dan's first password")
     page.click("#new-user-create")
