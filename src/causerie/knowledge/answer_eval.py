@@ -22,7 +22,8 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -227,15 +228,11 @@ def _french(text: str) -> bool:
 # -- running -------------------------------------------------------------------------
 
 
-async def run(
-    settings: Settings,
-    items: list[Item],
-    variants: tuple[str, ...],
-    collection: str | None = None,
-    say: Callable[[str], None] = lambda _: None,
-    index: Path | None = None,
-) -> Report:
-    """Answer every item with every variant on the default model.
+@contextmanager
+def _opened(
+    settings: Settings, collection: str | None, index: Path | None, say: Callable[[str], None]
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The services and the collection id by documents key, closed after the run.
 
     Without a collection the FAQs are indexed into `index` (kept, and reused by the next
     run: indexing both takes minutes on two cores) or else a throwaway database.
@@ -249,7 +246,23 @@ async def run(
         services = build_services(settings)
         services.db.prepare()
         try:
-            collections = _collections(services, collection, say)
+            yield services, _collections(services, collection, say)
+        finally:
+            services.knowledge.close()
+            services.db.engine.dispose()
+
+
+async def run(
+    settings: Settings,
+    items: list[Item],
+    variants: tuple[str, ...],
+    collection: str | None = None,
+    say: Callable[[str], None] = lambda _: None,
+    index: Path | None = None,
+) -> Report:
+    """Answer every item with every variant on the default model."""
+    with _opened(settings, collection, index, say) as (services, collections):
+        try:
             model = settings.default_model or settings.models[0].name  # as the server does
             say(f"loading {model}")
             await _loaded(services.catalog)
@@ -271,8 +284,53 @@ async def run(
             return report
         finally:
             await services.catalog.close()
-            services.knowledge.close()
-            services.db.engine.dispose()
+
+
+def evidence(
+    settings: Settings,
+    items: list[Item],
+    variants: tuple[str, ...],
+    collection: str | None = None,
+    say: Callable[[str], None] = lambda _: None,
+    index: Path | None = None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Without the model: how often a keyword is inside each variant's prompt evidence.
+
+    The answer-bearing sentence must fit the budget before any model can state it; this
+    runs over a whole QA set in seconds. Earlier turns are the history's questions only.
+    """
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    with _opened(settings, collection, index, say) as (services, collections):
+        grounder = services.knowledge.grounder
+        for variant in variants:
+            rows: dict[str, list[tuple[bool, int]]] = {}
+            for item in (i for i in items if i.keywords):
+                msgs = [{"role": "user", "content": q} for q in (*item.history, item.question)]
+                col = collections[item.documents]
+                g = grounder.ground([col], {"messages": msgs}, LOCAL_USER_ID, variant)
+                found = any(has_keyword(src.text, item.keywords) for src in g.sources)
+                words = sum(len(src.text.split()) for src in g.sources)
+                for kind in (item.kind, "all"):
+                    rows.setdefault(kind, []).append((found, words))
+            out[variant] = {
+                kind: {
+                    "answerable": len(r),
+                    "in_evidence": sum(f for f, _ in r),
+                    "words_mean": round(statistics.mean(w for _, w in r), 1),
+                }
+                for kind, r in rows.items()
+            }
+    return out
+
+
+def format_evidence(summary: dict[str, dict[str, dict[str, float]]]) -> str:
+    """A plain-text table of `evidence`: keyword inside the prompt's evidence, by kind."""
+    lines = [f"{'variant':<9} {'kind':<13} {'in-ev':>9} {'words':>6}"]
+    for variant, kinds in summary.items():
+        for kind, s in kinds.items():
+            share = f"{s['in_evidence']}/{s['answerable']}"
+            lines.append(f"{variant:<9} {kind:<13} {share:>9} {s['words_mean']:>6}")
+    return "\n".join(lines)
 
 
 async def _loaded(catalog: Any) -> None:
