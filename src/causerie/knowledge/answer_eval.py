@@ -12,6 +12,7 @@ variant. `documents` ("en" or "fr") picks the Debian FAQ collection; with
 Each variant answers every question in the same run, on the same model:
   naive     the three best chunks, whole, in the prompt (main's wording);
   evidence  main's evidence sentences and prompt before issue 10;
+  ranked    the pipeline's prompt with sentences ranked by their own similarity;
   pipeline  what users get now (services/grounded.py), through CompletionService.
 """
 
@@ -37,7 +38,7 @@ from causerie.services.grounded import bare
 from causerie.settings import Settings
 from causerie.store.models import LOCAL_USER_ID
 
-VARIANTS = ("naive", "evidence", "pipeline")
+VARIANTS = ("naive", "evidence", "ranked", "pipeline")
 MAX_TOKENS = 120
 # How small models say "the sources do not say", in both languages.
 _ABSTAIN = re.compile(

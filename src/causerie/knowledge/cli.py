@@ -142,8 +142,8 @@ def retrieval(
     "--variant",
     "variants",
     multiple=True,
-    type=click.Choice(["naive", "evidence", "pipeline"]),
-    help="Pipeline variant(s) to compare (default: all three).",
+    type=click.Choice(["naive", "evidence", "ranked", "pipeline"]),
+    help="Pipeline variant(s) to compare (default: all).",
 )
 @click.option("--limit", type=int, help="Only the first N questions of each kind.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")
