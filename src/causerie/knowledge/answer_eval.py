@@ -12,6 +12,7 @@ variant. `documents` ("en" or "fr") picks the Debian FAQ collection; with
 Each variant answers every question in the same run, on the same model:
   naive     the three best chunks, whole, in the prompt (main's wording);
   evidence  main's evidence sentences and prompt before issue 10;
+  ranked    the pipeline's prompt with sentences ranked by their own similarity;
   pipeline  what users get now (services/grounded.py), through CompletionService;
   web       (asked for by name) the same pipeline through web search only: the documents
             served as web pages by a local search engine (knowledge/answer_web.py).
@@ -24,7 +25,8 @@ import re
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,7 +40,7 @@ from causerie.services.grounded import bare
 from causerie.settings import Settings
 from causerie.store.models import LOCAL_USER_ID
 
-VARIANTS = ("naive", "evidence", "pipeline")  # the default; "web" is asked for by name
+VARIANTS = ("naive", "evidence", "ranked", "pipeline")  # the default; "web" is asked by name
 MAX_TOKENS = 120
 # How small models say "the sources do not say", in both languages.
 _ABSTAIN = re.compile(
@@ -229,15 +231,15 @@ def _french(text: str) -> bool:
 # -- running -------------------------------------------------------------------------
 
 
-async def run(
+@contextmanager
+def _opened(
     settings: Settings,
-    items: list[Item],
-    variants: tuple[str, ...],
-    collection: str | None = None,
-    say: Callable[[str], None] = lambda _: None,
-    index: Path | None = None,
-) -> Report:
-    """Answer every item with every variant on the default model.
+    collection: str | None,
+    index: Path | None,
+    say: Callable[[str], None],
+    web_mode: bool = False,
+) -> Iterator[tuple[Any, dict[str, str]]]:
+    """The services and the collection id by documents key, closed after the run.
 
     Without a collection the FAQs are indexed into `index` (kept, and reused by the next
     run: indexing both takes minutes on two cores) or else a throwaway database.
@@ -252,13 +254,33 @@ async def run(
         if collection is None:
             db = index or Path(tmp) / "eval.db"
             settings = settings.model_copy(update={"database_url": f"sqlite:///{db}"})
-        if "web" in variants:
+        if web_mode:
             settings = _with_web(settings, web.url)
         services = build_services(settings)
         services.db.prepare()
         try:
             collections = _collections(services, collection, say)
             web.serve(services.knowledge.service, list(collections.values()))
+            yield services, collections
+        finally:
+            services.knowledge.close()
+            services.db.engine.dispose()
+
+
+async def run(
+    settings: Settings,
+    items: list[Item],
+    variants: tuple[str, ...],
+    collection: str | None = None,
+    say: Callable[[str], None] = lambda _: None,
+    index: Path | None = None,
+) -> Report:
+    """Answer every item with every variant on the default model."""
+    with _opened(settings, collection, index, say, "web" in variants) as (
+        services,
+        collections,
+    ):
+        try:
             model = settings.default_model or settings.models[0].name  # as the server does
             say(f"loading {model}")
             await _loaded(services.catalog)
@@ -280,8 +302,53 @@ async def run(
             return report
         finally:
             await services.catalog.close()
-            services.knowledge.close()
-            services.db.engine.dispose()
+
+
+def evidence(
+    settings: Settings,
+    items: list[Item],
+    variants: tuple[str, ...],
+    collection: str | None = None,
+    say: Callable[[str], None] = lambda _: None,
+    index: Path | None = None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Without the model: how often a keyword is inside each variant's prompt evidence.
+
+    The answer-bearing sentence must fit the budget before any model can state it; this
+    runs over a whole QA set in seconds. Earlier turns are the history's questions only.
+    """
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    with _opened(settings, collection, index, say) as (services, collections):
+        grounder = services.knowledge.grounder
+        for variant in variants:
+            rows: dict[str, list[tuple[bool, int]]] = {}
+            for item in (i for i in items if i.keywords):
+                msgs = [{"role": "user", "content": q} for q in (*item.history, item.question)]
+                col = collections[item.documents]
+                g = grounder.ground([col], {"messages": msgs}, LOCAL_USER_ID, variant)
+                found = any(has_keyword(src.text, item.keywords) for src in g.sources)
+                words = sum(len(src.text.split()) for src in g.sources)
+                for kind in (item.kind, "all"):
+                    rows.setdefault(kind, []).append((found, words))
+            out[variant] = {
+                kind: {
+                    "answerable": len(r),
+                    "in_evidence": sum(f for f, _ in r),
+                    "words_mean": round(statistics.mean(w for _, w in r), 1),
+                }
+                for kind, r in rows.items()
+            }
+    return out
+
+
+def format_evidence(summary: dict[str, dict[str, dict[str, float]]]) -> str:
+    """A plain-text table of `evidence`: keyword inside the prompt's evidence, by kind."""
+    lines = [f"{'variant':<9} {'kind':<13} {'in-ev':>9} {'words':>6}"]
+    for variant, kinds in summary.items():
+        for kind, s in kinds.items():
+            share = f"{s['in_evidence']}/{s['answerable']}"
+            lines.append(f"{variant:<9} {kind:<13} {share:>9} {s['words_mean']:>6}")
+    return "\n".join(lines)
 
 
 def _with_web(settings: Settings, url: str) -> Settings:

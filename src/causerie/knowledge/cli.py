@@ -142,9 +142,9 @@ def retrieval(
     "--variant",
     "variants",
     multiple=True,
-    type=click.Choice(["naive", "evidence", "pipeline", "web"]),
-    help="Pipeline variant(s) to compare (default: naive, evidence, pipeline); web answers "
-    "through web search, the documents served as pages by a local engine.",
+    type=click.Choice(["naive", "evidence", "ranked", "pipeline", "web"]),
+    help="Pipeline variant(s) to compare (default: naive, evidence, ranked, pipeline); web "
+    "answers through web search, the documents served as pages by a local engine.",
 )
 @click.option("--limit", type=int, help="Only the first N questions of each kind.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")
@@ -156,6 +156,11 @@ def retrieval(
     type=click.Path(path_type=Path, dir_okay=False),
     help="SQLite file where the FAQs are indexed once and reused by later runs.",
 )
+@click.option(
+    "--evidence-only",
+    is_flag=True,
+    help="No model: only whether each answer is inside the prompt's evidence (seconds).",
+)
 def answers(
     qa_path: Path | None,
     collection: str | None,
@@ -165,23 +170,28 @@ def answers(
     config: Path | None,
     data_dir: Path | None,
     index: Path | None,
+    evidence_only: bool,
 ) -> None:
     """Grounded answers: correct, cited, abstaining, never bare; TTFT and prompt size."""
     import anyio
 
     from causerie.cli import _settings
-    from causerie.knowledge.answer_eval import VARIANTS, default_qa, format_report, load_qa, pick
-    from causerie.knowledge.answer_eval import run as run_answers
+    from causerie.knowledge import answer_eval as ae
 
     settings = _settings(config, data_dir=data_dir)
     say = lambda m: click.echo(m, err=True)  # noqa: E731
     try:
-        items = pick(load_qa(qa_path or default_qa()), limit)
-        report = anyio.run(
-            run_answers, settings, items, tuple(variants or VARIANTS), collection, say, index
-        )
+        items = ae.pick(ae.load_qa(qa_path or ae.default_qa()), limit)
+        args = (settings, items, tuple(variants or ae.VARIANTS), collection, say, index)
+        if evidence_only:
+            summary = ae.evidence(*args)
+            click.echo(ae.format_evidence(summary))
+            data: dict = {"evidence": summary}
+        else:
+            report = anyio.run(ae.run, *args)
+            click.echo(ae.format_report(report))
+            data = report.json()
     except CauserieError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(format_report(report))
     if json_path is not None:
-        json_path.write_text(json.dumps(report.json(), indent=2, ensure_ascii=False))
+        json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
