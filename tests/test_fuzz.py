@@ -46,14 +46,16 @@ STORED_OPERATIONS = [
     "getResponse",
     "deleteResponse",
     "cancelResponse",
-    "listInputItems",
+    # Not listInputItems: the spec's discriminator mapping for its items lists schema names,
+    # not the `type` values ("message") OpenAI and Causerie return, so schemathesis refuses
+    # every real item (ST111). The SDK suite's input_items tests check those bodies.
     "listChatCompletions",
     "getChatCompletion",
     "updateChatCompletion",
     "deleteChatCompletion",
     "getChatCompletionMessages",
 ]
-STORED_FUZZ = settings(FUZZ, max_examples=8)
+STORED_FUZZ = settings(FUZZ, max_examples=5)
 
 if not SPEC.is_file():  # the schema lives beside the repository, not in it
     pytest.skip(f"OpenAI schema not found at {SPEC}", allow_module_level=True)
@@ -87,8 +89,9 @@ def _short(case: Any) -> None:
             body["model"] = SMOL
 
 
-openai_schema = schemathesis.openapi.from_path(SPEC).include(operation_id=OPERATIONS)
-stored_schema = schemathesis.openapi.from_path(SPEC).include(operation_id=STORED_OPERATIONS)
+openai_spec = schemathesis.openapi.from_path(SPEC)  # parsed once: it is large
+openai_schema = openai_spec.include(operation_id=OPERATIONS)
+stored_schema = openai_spec.include(operation_id=STORED_OPERATIONS)
 
 
 def _real_object(case: Any, server: LiveServer) -> None:

@@ -65,6 +65,15 @@ class Known:
 # answers 200 to anything; these classes fail against a real server for the reasons given.
 KNOWN = (
     Known(
+        "store-message-role",
+        r"chat/completions/test_messages\.py::\w+::test_\w+_list\[",
+        r"assert 'user' in \('assistant',\)|APIResponseValidationError: Data returned by API",
+        "The spec (and the SDK) type the messages of a stored completion as assistant "
+        "messages (role 'assistant' only), but they are the request's messages: role 'user' "
+        "(and 'system'), as OpenAI's own API returns them. The check fails against OpenAI too.",
+        applicable=False,
+    ),
+    Known(
         "zero-limit",
         r"test_\w+_list_with_all_params",
         r"Error code: 400 - Invalid value for 'query.limit': Input should be greater",
