@@ -55,15 +55,13 @@ STORED_OPERATIONS = [
     "deleteChatCompletion",
     "getChatCompletionMessages",
 ]
-STORED_FUZZ = settings(FUZZ, max_examples=5)
+STORED_FUZZ = settings(FUZZ, max_examples=3)
 
 if not SPEC.is_file():  # the schema lives beside the repository, not in it
     pytest.skip(f"OpenAI schema not found at {SPEC}", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A live single-user server on SmolLM2 (no accounts: fuzzing the API, not logins)."""
+def _live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     base = tmp_path_factory.mktemp("fuzz")
     server = LiveServer(write_config(base / "causerie.toml", [smol_model()]), base / "data")
     server.start()
@@ -71,6 +69,25 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live single-user server on SmolLM2 (no accounts: fuzzing the API, not logins)."""
+    yield from _live(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def stored_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Its own server: fuzzing Causerie's own routes may create the first account, after
+    which the unauthenticated requests that make real objects would get 401. One stored
+    completion is made first: OpenAI's spec types a list's first_id/last_id as strings,
+    which an empty list cannot honour (it says null, as OpenAI's API does)."""
+    for server in _live(tmp_path_factory):
+        body = {"model": SMOL, "messages": [{"role": "user", "content": "Hi"}], "store": True}
+        body["max_tokens"] = MAX_TOKENS
+        httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120).raise_for_status()
+        yield server
 
 
 def _short(case: Any) -> None:
@@ -137,8 +154,10 @@ def test_own_schema(case: Any, fuzz_server: LiveServer) -> None:
 
 @stored_schema.parametrize()
 @STORED_FUZZ
-def test_openai_schema_responses_and_stored_completions(case: Any, fuzz_server: LiveServer) -> None:
+def test_openai_schema_responses_and_stored_completions(
+    case: Any, stored_server: LiveServer
+) -> None:
     _short(case)
-    _real_object(case, fuzz_server)
-    response = case.call(base_url=f"{fuzz_server.url}/v1", timeout=120)
+    _real_object(case, stored_server)
+    response = case.call(base_url=f"{stored_server.url}/v1", timeout=120)
     case.validate_response(response, checks=CHECKS)
