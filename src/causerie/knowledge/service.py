@@ -290,11 +290,14 @@ class KnowledgeService:
         extracted: Extracted,
         progress: Callable[[int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        store: Callable[[Session, str, str], None] | None = None,
     ) -> tuple[str, str]:
         """Chunk, embed and store a document; replaces an older one of the same name.
 
         Returns (document id, 'indexed' | 'reindexed'). Nothing is written until every
         chunk is embedded, so a cancelled or failed job leaves the collection unchanged.
+        store(session, document id, result) runs in the transaction that writes the
+        document: a job records its success there, or raises to write nothing.
         """
         text, chunks = chunk_blocks(extracted.blocks)
         vectors = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
@@ -353,12 +356,14 @@ class KnowledgeService:
             ids = _insert_chunks(s, rows)
             if self.in_database:
                 pgsearch.store_vectors(s, ids, vectors)
-            doc_id = doc.id
+            doc_id, result = doc.id, "reindexed" if old else "indexed"
+            if store is not None:
+                store(s, doc_id, result)
         self.vectors.remove(old_chunks)
         if not self.in_database:
             self.vectors.add(ids, collection_id, vectors)
         self.frequencies.clear()
-        return doc_id, "reindexed" if old else "indexed"
+        return doc_id, result
 
     # -- search ------------------------------------------------------------------
 

@@ -112,6 +112,20 @@ class Job(Base):
     # The process that owns the job while it is active, until its heartbeat stops renewing.
     lease_owner: Mapped[str | None] = mapped_column(String(32))
     lease_expires: Mapped[datetime | None] = mapped_column()
+    # Runs begun: a job whose process died is queued again, up to a limit (a poison file).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    media_type: Mapped[str | None] = mapped_column(String(200))
+
+
+class JobUpload(Base):
+    """An uploaded file waiting for its job, in the database so any replica can run it."""
+
+    __tablename__ = "knowledge_job_uploads"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ConversationCollection(Base):

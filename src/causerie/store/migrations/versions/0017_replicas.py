@@ -1,0 +1,37 @@
+"""replicas: ingestion jobs any server can run (the upload in the database, attempts)
+
+Revision ID: 0017_replicas
+Revises: 0013_postgresql
+Create Date: 2026-12-02 01:20:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0017_replicas"
+down_revision = "0013_postgresql"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("knowledge_jobs") as batch:
+        batch.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("media_type", sa.String(200), nullable=True))
+    op.create_table(
+        "knowledge_job_uploads",
+        sa.Column(
+            "job_id",
+            sa.String(32),
+            sa.ForeignKey("knowledge_jobs.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("knowledge_job_uploads")
+    with op.batch_alter_table("knowledge_jobs") as batch:
+        batch.drop_column("media_type")
+        batch.drop_column("attempts")
