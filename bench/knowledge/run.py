@@ -16,16 +16,14 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bench.knowledge.corpus import faq_files, generate_collection
+from bench.postgres import postgresql
 from causerie.knowledge.embeddings import make_embedder
 from causerie.knowledge.evaluation import evaluate, format_report, load_faq
 from causerie.knowledge.extract import extract
@@ -166,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_latency(figures["latency"])
             if args.postgresql:
                 print(f"2b. The same on PostgreSQL ({args.chunks} chunks)", flush=True)
-                with postgresql(args.postgresql, tmp) as url:
+                with postgresql(args.postgresql) as url:
                     figures["latency_postgresql"] = latency(args.chunks, args.queries, tmp, url)
                 _print_latency(figures["latency_postgresql"])
                 _print_databases(figures["latency"], figures["latency_postgresql"])
@@ -202,25 +200,6 @@ def _print_databases(sqlite: dict[str, Any], pg: dict[str, Any]) -> None:
         ratio = pg[mode]["p50_ms"] / max(sqlite[mode]["p50_ms"], 1e-6)
         print(f"   Comparison: {mode} p50 on PostgreSQL = {ratio:.2f}x SQLite's")
     print(f"   target: PostgreSQL hybrid p50 <= 50 ms (measured {pg['hybrid']['p50_ms']} ms)")
-
-
-@contextmanager
-def postgresql(url: str, tmp: Path) -> Iterator[str]:
-    """url itself, or with 'pgserver' a fresh database on a temporary server."""
-    if url != "pgserver":
-        yield url
-        return
-    from tests.pg_support import Postgres  # the tests' server: PyPI's pgserver
-
-    # Outside tmp: pgserver runs the server as its own user, which must reach the files.
-    directory = Path(tempfile.mkdtemp(prefix="causerie-bench-pg-"))
-    directory.chmod(0o755)
-    server = Postgres(directory)
-    try:
-        yield server.fresh()
-    finally:
-        server.stop()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _print_ttft(ttft: dict[str, Any]) -> None:
