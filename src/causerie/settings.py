@@ -120,6 +120,12 @@ class KnowledgeConfig(BaseModel):
         description="An ingestion job belongs to the server that took it while its "
         "heartbeat renews this lease; another server recovers it only once expired.",
     )
+    ingest_workers: int = Field(
+        2,
+        ge=1,
+        description="Ingestion jobs run at once, each of another user: one user's jobs run "
+        "in turn, and never hold up another user's.",
+    )
     allow_private_urls: bool = Field(
         False,
         description="Let documents be fetched from loopback, private and CGNAT addresses "
@@ -200,6 +206,11 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The database URL, defaulting to SQLite in the data dir."""
         return self.database_url or f"sqlite:///{self.data_dir / 'causerie.db'}"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where uploads wait for their ingestion job (a user's documents: not in /tmp)."""
+        return self.data_dir / "spool"
 
     @property
     def model_cache_dir(self) -> Path:

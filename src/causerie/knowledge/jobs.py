@@ -1,24 +1,26 @@
 """Ingestion jobs: fetch or take a file, extract, chunk, embed, index, in the background.
 
-One worker thread: embedding is CPU-bound and the machine has few cores, so jobs run
-one after the other while the server keeps answering. Each job's row in the database
-is its progress report; cancelling sets a flag the worker checks between batches.
+A few worker threads (fairqueue.py) take users in turn, one job per user at a time: a
+user's jobs run one after the other, and one user's slow fetch or many uploads never
+hold up another's. Each job's row in the database is its progress report; cancelling
+sets a flag the worker checks between batches (and the fetch watches).
 
 A job belongs to the process that created it: the row carries a lease (owner id and
 expiry) that a heartbeat thread renews. Another server on the same database, starting
 or running, recovers (marks failed) only jobs whose lease has expired, i.e. whose process
 died; every write a worker makes is conditional on still holding the lease, so a
-recovered job is never relabelled afterwards.
+recovered job is never relabelled afterwards. A cancel that reaches another process
+marks the row; the owner's heartbeat sees it within CANCEL_POLL_SECONDS and stops the job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import threading
+import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -29,14 +31,18 @@ from sqlalchemy.orm import Session
 
 from causerie.errors import CauserieError, NotFound, PayloadTooLarge
 from causerie.knowledge.extract import extract
+from causerie.knowledge.fairqueue import FairQueue
 from causerie.knowledge.fetch import Fetcher
 from causerie.knowledge.service import Cancelled, KnowledgeService, iso, owned_collection
+from causerie.knowledge.spool import SpoolDir
 from causerie.knowledge.tables import Job
 from causerie.store.models import utcnow
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 COPY_CHUNK = 1024 * 1024
+CANCEL_POLL_SECONDS = 1.0  # how soon a cancel made by another process stops a job here
+STOPPED = "the server stopped during this job"
 
 
 def job_json(j: Job) -> dict[str, Any]:
@@ -59,7 +65,7 @@ def job_json(j: Job) -> dict[str, Any]:
 
 
 class IngestionJobs:
-    """Queues ingestion jobs and runs them on one background thread."""
+    """Queues ingestion jobs and runs them on a few threads, users taken in turn."""
 
     def __init__(
         self,
@@ -67,7 +73,9 @@ class IngestionJobs:
         *,
         max_bytes: int,
         fetcher: Fetcher,
+        spool_dir: Path,
         lease_seconds: float = 30.0,
+        workers: int = 2,
     ):
         self.knowledge = knowledge
         self.worker_id = uuid.uuid4().hex  # this process, as lease owner
@@ -77,15 +85,18 @@ class IngestionJobs:
         self.db = knowledge.db
         self.max_bytes = max_bytes
         self.fetcher = fetcher
-        self._pool: ThreadPoolExecutor | None = None
+        self.spool = SpoolDir(spool_dir, self.worker_id)
+        self.workers = workers
+        self._pool: FairQueue | None = None
         self._cancel: dict[str, threading.Event] = {}
         self._futures: dict[str, Future[None]] = {}
         self._spooled: dict[str, Path] = {}  # uploads waiting on disk for their job
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Recover jobs whose process died, then keep this process's leases alive."""
+        """Recover jobs and uploads whose process died, then keep this one's leases alive."""
         self._recover_expired()
+        self.spool.sweep()
         with self._lock:
             self._ensure_heartbeat()
 
@@ -100,12 +111,30 @@ class IngestionJobs:
 
     def _beat(self) -> None:
         # Three renewals per lease: one missed beat (a slow disk) does not lose the job.
-        while not self._stop.wait(self.lease.total_seconds() / 3):
+        every = self.lease.total_seconds() / 3
+        renew_at = time.monotonic() + every
+        while not self._stop.wait(min(every, CANCEL_POLL_SECONDS)):
             try:
-                self._renew()
-                self._recover_expired()
+                self._stop_ended_elsewhere()
+                if time.monotonic() >= renew_at:
+                    self._renew()
+                    self._recover_expired()
+                    renew_at = time.monotonic() + every
             except Exception:  # a locked database now and then: the next beat retries
                 log.exception("job lease heartbeat failed")
+
+    def _stop_ended_elsewhere(self) -> None:
+        """Stop this process's jobs whose row another process ended (a cancel sent there)."""
+        with self._lock:
+            mine = dict(self._cancel)
+        if not mine:
+            return
+        with self.db.session() as s:
+            ended = s.scalars(
+                select(Job.id).where(Job.id.in_(list(mine)), Job.status.not_in(ACTIVE))
+            ).all()
+        for job_id in ended:
+            mine[job_id].set()
 
     def _renew(self) -> None:
         with self.db.session() as s:
@@ -117,32 +146,21 @@ class IngestionJobs:
 
     def _release_unfinished(self) -> None:
         """Jobs of this process that will not run now it stops (queued behind a cancel)."""
-        with self.db.session() as s:
-            s.execute(
-                update(Job)
-                .where(Job.lease_owner == self.worker_id, Job.status.in_(ACTIVE))
-                .values(
-                    status="failed",
-                    stage="done",
-                    error="the server stopped during this job",
-                    lease_owner=None,
-                    updated_at=utcnow(),
-                )
-            )
+        self._fail_active(Job.lease_owner == self.worker_id)
 
     def _recover_expired(self) -> None:
         """Fail active jobs no live process holds (expired or pre-lease rows)."""
+        self._fail_active(or_(Job.lease_expires.is_(None), Job.lease_expires < utcnow()))
+
+    def _fail_active(self, which: Any) -> None:
         with self.db.session() as s:
             s.execute(
                 update(Job)
-                .where(
-                    Job.status.in_(ACTIVE),
-                    or_(Job.lease_expires.is_(None), Job.lease_expires < utcnow()),
-                )
+                .where(Job.status.in_(ACTIVE), which)
                 .values(
                     status="failed",
                     stage="done",
-                    error="the server stopped during this job",
+                    error=STOPPED,
                     lease_owner=None,
                     updated_at=utcnow(),
                 )
@@ -155,7 +173,7 @@ class IngestionJobs:
             for event in self._cancel.values():
                 event.set()
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown()
         self._stop.set()  # after the worker: a long last job keeps its lease to the end
         with self._lock:
             beat, self._heartbeat = self._heartbeat, None
@@ -166,6 +184,7 @@ class IngestionJobs:
             spooled, self._spooled = list(self._spooled.values()), {}
         for path in spooled:  # jobs that never ran
             path.unlink(missing_ok=True)
+        self.spool.close()
 
     # -- submitting ------------------------------------------------------------------
 
@@ -187,11 +206,11 @@ class IngestionJobs:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
-        return self._enqueue(job, lambda: (path.read_bytes(), media_type))
+        return self._enqueue(owner, job, lambda: (path.read_bytes(), media_type))
 
     def _spool(self, stream: BinaryIO, name: str) -> Path:
-        """Copy stream to a temporary file, refusing it once it passes the size limit."""
-        with tempfile.NamedTemporaryFile(prefix="causerie-upload-", delete=False) as out:
+        """Copy stream to this process's spool folder, refusing it past the size limit."""
+        with self.spool.new_file() as out:
             path = Path(out.name)
             try:
                 size = 0
@@ -219,7 +238,7 @@ class IngestionJobs:
         parsed = self.fetcher.check(url).url
         name = unquote(PurePosixPath(parsed.path).name) or parsed.host
         job = self._create(owner, collection_id, name, url)
-        return self._enqueue(job, lambda: self._fetch(job["id"], url))
+        return self._enqueue(owner, job, lambda: self._fetch(job["id"], url))
 
     def _create(self, owner: str, collection_id: str, name: str, source: str) -> dict:
         with self.db.session() as s:
@@ -236,14 +255,15 @@ class IngestionJobs:
             s.flush()
             return job_json(job)
 
-    def _enqueue(self, job: dict, load: Any) -> dict:
+    def _enqueue(self, owner: str, job: dict, load: Any) -> dict:
         with self._lock:
             self._ensure_heartbeat()
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="causerie-ingest")
+                self._pool = FairQueue(self.workers, "causerie-ingest")
             event = threading.Event()
             self._cancel[job["id"]] = event
-            self._futures[job["id"]] = self._pool.submit(self._run, job, load, event)
+            run = self._pool.submit(owner, lambda: self._run(job, load, event))
+            self._futures[job["id"]] = run
         return job
 
     # -- reading jobs ----------------------------------------------------------------
