@@ -24,9 +24,13 @@ MINE = {
 THEIRS = "".join(f"## Lamp {i}\n\nA lantern hangs in room {i}. {FILLER * 8}\n\n" for i in range(8))
 
 
-async def _order(client: httpx.AsyncClient, col: str) -> list[str]:
+async def _search(client: httpx.AsyncClient, col: str) -> httpx.Response:
     body = {"query": "lantern ferry", "collections": [col], "mode": "text", "k": 5}
-    r = await client.post(f"{K}/search", json=body)
+    return await client.post(f"{K}/search", json=body)
+
+
+async def _order(client: httpx.AsyncClient, col: str) -> list[str]:
+    r = await _search(client, col)
     assert r.status_code == 200, r.text
     return [h["document"] for h in r.json()["data"]]
 
@@ -37,6 +41,7 @@ async def test_another_users_documents_do_not_change_my_ranking(
     settings = Settings(data_dir=tmp_path, models=[], database_url=database_url)
     for name in ("me", "other"):
         create_user(settings, name, f"{name} password 123")
+    create_user(settings, "counted", "counted password 123", requests_per_minute=2)
     async with site(settings) as s:
         me = await s.login("me", "me password 123")
         other = await s.login("other", "other password 123")
@@ -59,3 +64,11 @@ async def test_another_users_documents_do_not_change_my_ranking(
         r = await other.delete(f"{K}/documents/{job['document_id']}")
         assert r.status_code == 204
         assert await _order(me, mine) == alone
+        await _rate_limited(await s.login("counted", "counted password 123"))
+
+
+async def _rate_limited(client: httpx.AsyncClient) -> None:
+    """Search counts against requests per minute like a chat turn."""
+    col = await create_collection(client, "counted")
+    codes = [(await _search(client, col)).status_code for _ in range(3)]
+    assert codes == [200, 200, 429], codes
