@@ -23,7 +23,7 @@ TOUCHED = (
     r"|^/api/auth/(login|logout|state)$"
 )
 FUZZ = settings(
-    max_examples=8,
+    max_examples=5,
     deadline=None,
     derandomize=True,  # the same examples on every run: a failure reproduces
     suppress_health_check=list(HealthCheck),

@@ -21,7 +21,7 @@ MINE = {
     "tides.md": f"# Tides\n\n{FILLER * 3}",
 }
 # Someone else's pages, each saying "lantern" (globally it becomes a common word).
-THEIRS = "".join(f"## Lamp {i}\n\nA lantern hangs in room {i}. {FILLER * 8}\n\n" for i in range(8))
+THEIRS = "".join(f"## Lamp {i}\n\nA lantern hangs in room {i}. {FILLER * 8}\n\n" for i in range(5))
 
 
 async def _search(client: httpx.AsyncClient, col: str) -> httpx.Response:
@@ -55,7 +55,7 @@ async def test_another_users_documents_do_not_change_my_ranking(
 
         theirs = await create_collection(other, "theirs")
         job = await ingest(other, theirs, "lamps.md", THEIRS.encode(), "text/markdown")
-        assert job["status"] == "succeeded" and job["progress"]["total"] >= 8, job
+        assert job["status"] == "succeeded" and job["progress"]["total"] >= 5, job
         assert await _order(me, mine) == alone
         assert (
             await me.post(f"{K}/search", json={"query": "lantern", "collections": [theirs]})
