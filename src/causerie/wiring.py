@@ -46,7 +46,7 @@ def build_services(settings: Settings) -> Services:
     db = Database(make_engine(settings.db_url))
     providers = build_providers(settings)
     metrics = Metrics()
-    knowledge = build_knowledge(settings.knowledge, db)
+    knowledge = build_knowledge(settings.knowledge, db, settings.spool_dir)
     catalog = ModelCatalog(
         providers,
         settings.default_model,

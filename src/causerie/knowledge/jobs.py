@@ -1,23 +1,27 @@
 """Ingestion jobs: fetch or take a file, extract, chunk, embed, index, in the background.
 
 The queue is the jobs table: any server on the database runs any job. Each server has
-one worker thread (embedding is CPU-bound and the machine has few cores) that claims the
-oldest queued job, on PostgreSQL with SELECT ... FOR UPDATE SKIP LOCKED so replicas never
-wait on each other; an upload waits for its job in the database, not on one server's disk.
+a few worker threads (knowledge.ingest_workers: embedding is CPU-bound and the machine has
+few cores) that claim, on PostgreSQL with SELECT ... FOR UPDATE SKIP LOCKED so replicas
+never wait on each other, the oldest queued job of a user with no job running anywhere,
+users served least recently first: one user's slow fetch or many uploads never hold up
+another's (see claim_job). An upload is received into this process's spool folder under
+the data dir (spool.py), then waits for its job in the database, not on one server's disk.
 
 A running job carries a lease (owner id and expiry) that a heartbeat renews. When a
 server dies mid-job its lease expires and any live server queues the job again, up to
 MAX_ATTEMPTS runs (a file that kills the process must not kill every replica in turn).
 Every write a worker makes is conditional on still holding the lease, and the document
 is stored in the same transaction that marks the job succeeded, so a job taken over or
-cancelled elsewhere leaves neither a half-indexed document nor a duplicate.
+cancelled elsewhere leaves neither a half-indexed document nor a duplicate. A cancel is
+one write to the row, wherever it is made; the server running the job reads its row
+every CHECK_SECONDS (between batches, and from the heartbeat during a fetch) and stops.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import threading
 import time
 import uuid
@@ -27,19 +31,21 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 from urllib.parse import unquote
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from causerie.errors import CauserieError, NotFound, PayloadTooLarge
 from causerie.knowledge.extract import extract
 from causerie.knowledge.fetch import Fetcher
 from causerie.knowledge.service import Cancelled, KnowledgeService, iso, owned_collection
+from causerie.knowledge.spool import SpoolDir
 from causerie.knowledge.tables import Job, JobUpload
 from causerie.store.models import utcnow
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 MAX_ATTEMPTS = 3
+STOPPED = "the server stopped during this job"
 POLL_SECONDS = 1.0  # how soon an idle server sees a job another one queued
 CHECK_SECONDS = 0.5  # how often a running job looks for a cancel made elsewhere
 COPY_CHUNK = 1024 * 1024
@@ -65,7 +71,7 @@ def job_json(j: Job) -> dict[str, Any]:
 
 
 class IngestionJobs:
-    """Queues ingestion jobs in the database and runs them on one background thread."""
+    """Queues ingestion jobs in the database and runs them on a few background threads."""
 
     def __init__(
         self,
@@ -73,7 +79,9 @@ class IngestionJobs:
         *,
         max_bytes: int,
         fetcher: Fetcher,
+        spool_dir: Path,
         lease_seconds: float = 30.0,
+        workers: int = 2,
     ):
         self.knowledge = knowledge
         self.worker_id = uuid.uuid4().hex  # this process, as lease owner
@@ -81,6 +89,8 @@ class IngestionJobs:
         self.db = knowledge.db
         self.max_bytes = max_bytes
         self.fetcher = fetcher
+        self.spool = SpoolDir(spool_dir, self.worker_id)
+        self.workers = workers
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -92,8 +102,9 @@ class IngestionJobs:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        """Queue again the jobs of servers that died, then serve the whole queue."""
+        """Queue again the jobs of servers that died, sweep their spools, serve the queue."""
         self._requeue_expired()
+        self.spool.sweep()
         with self._lock:
             self._serve_all = True
             self._ensure_threads()
@@ -104,21 +115,26 @@ class IngestionJobs:
         if self._threads:
             return
         self._stop.clear()
-        for target, name in ((self._work, "ingest"), (self._beat, "job-lease")):
+        targets = [(self._work, f"ingest-{i}") for i in range(self.workers)]
+        for target, name in [*targets, (self._beat, "job-lease")]:
             thread = threading.Thread(target=target, name=f"causerie-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def _beat(self) -> None:
         # Three renewals per lease: one missed beat (a slow disk) does not lose the job.
-        while not self._stop.wait(self.lease.total_seconds() / 3):
+        every = self.lease.total_seconds() / 3
+        renew_at = time.monotonic() + every
+        while not self._stop.wait(min(every, CHECK_SECONDS)):
             try:
-                self._renew()
-                self._requeue_expired()
                 with self._lock:
                     running = list(self._running.items())
                 for job_id, cancel in running:  # a fetch in progress cannot look itself
                     self._cancelled(job_id, cancel)
+                if time.monotonic() >= renew_at:
+                    self._renew()
+                    self._requeue_expired()
+                    renew_at = time.monotonic() + every
             except Exception:  # a locked database now and then: the next beat retries
                 log.exception("job lease heartbeat failed")
 
@@ -136,19 +152,26 @@ class IngestionJobs:
             Job.status == "running",
             or_(Job.lease_expires.is_(None), Job.lease_expires < utcnow()),
         )
+        self._fail_active(
+            *expired, Job.attempts >= MAX_ATTEMPTS, error=f"{STOPPED} {MAX_ATTEMPTS} times"
+        )
+        with self.db.session() as s:
+            s.execute(update(Job).where(*expired).values(**_QUEUED, updated_at=utcnow()))
+
+    def _fail_active(self, *where: Any, error: str) -> None:
+        """Fail the active jobs that match where (the one write that gives jobs up)."""
         with self.db.session() as s:
             s.execute(
                 update(Job)
-                .where(*expired, Job.attempts >= MAX_ATTEMPTS)
+                .where(Job.status.in_(ACTIVE), *where)
                 .values(
                     status="failed",
                     stage="done",
-                    error=f"the server stopped during this job {MAX_ATTEMPTS} times",
+                    error=error,
                     lease_owner=None,
                     updated_at=utcnow(),
                 )
             )
-            s.execute(update(Job).where(*expired).values(**_QUEUED, updated_at=utcnow()))
 
     def close(self) -> None:
         """Stop the worker; a job it was running goes back to the queue for another server."""
@@ -166,6 +189,7 @@ class IngestionJobs:
                 .where(Job.lease_owner == self.worker_id, Job.status == "running")
                 .values(**_QUEUED, updated_at=utcnow())
             )
+        self.spool.close()
 
     # -- submitting ------------------------------------------------------------------
 
@@ -187,8 +211,8 @@ class IngestionJobs:
         return self._create(owner, collection_id, name, name, data=data, media_type=media_type)
 
     def _spool(self, stream: BinaryIO, name: str) -> Path:
-        """Copy stream to a temporary file, refusing it once it passes the size limit."""
-        with tempfile.NamedTemporaryFile(prefix="causerie-upload-", delete=False) as out:
+        """Copy stream to this process's spool folder, refusing it past the size limit."""
+        with self.spool.new_file() as out:
             path = Path(out.name)
             try:
                 size = 0
@@ -435,19 +459,34 @@ _QUEUED: dict[str, Any] = {
 def claim_job(
     s: Session, worker: str, until: Any, only: Collection[str] | None = None
 ) -> str | None:
-    """Take the oldest queued job (of only, if given) for worker until the given time.
+    """Take for worker, until the given time, the next queued job (of only, if given).
 
-    The one place a job changes hands. On PostgreSQL the row is picked with SELECT ...
-    FOR UPDATE SKIP LOCKED, so replicas claiming at once take different jobs without
-    waiting; SQLite (one writer, no row locks) ignores that clause, and the conditional
-    UPDATE then makes sure no two processes take the same job.
+    The one place a job changes hands, and where fairness is decided, across replicas:
+    the oldest queued job of a user who has no job running, users served least recently
+    first (their latest claimed job's last change the oldest), so a user's jobs run one
+    after the other and never hold up another user's. On PostgreSQL the row is picked with
+    SELECT ... FOR UPDATE SKIP LOCKED, so replicas claiming at once take different jobs
+    without waiting (two of one user's, in that instant: fairness is best effort, the
+    claim itself exact); SQLite (one writer, no row locks) ignores that clause, and the
+    conditional UPDATE then makes sure no two processes take the same job.
     """
-    pick = select(Job.id).where(Job.status == "queued")
+    other = aliased(Job)
+    busy = select(other.owner_id).where(other.status == "running")
+    last_served = (
+        select(func.max(other.updated_at))
+        .where(other.owner_id == Job.owner_id, other.status != "queued")
+        .scalar_subquery()
+    )
+    pick = select(Job.id).where(Job.status == "queued", Job.owner_id.not_in(busy))
     if only is not None:
         if not only:
             return None
         pick = pick.where(Job.id.in_(only))
-    pick = pick.order_by(Job.created_at, Job.id).limit(1).with_for_update(skip_locked=True)
+    pick = (
+        pick.order_by(last_served.asc().nulls_first(), Job.created_at, Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Job)
+    )
     job_id = s.scalar(pick)
     if job_id is None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from causerie.knowledge.embeddings import make_embedder
 from causerie.knowledge.fetch import Fetcher
@@ -31,9 +32,13 @@ class Knowledge:
         self.jobs.close()
 
 
-def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
-    """Wire the knowledge services (the embedding model loads on first use)."""
-    service = KnowledgeService(db, make_embedder(config.embedder, config.embed_threads))
+def build_knowledge(config: KnowledgeConfig, db: Database, spool_dir: Path) -> Knowledge:
+    """Wire the knowledge services (the embedding model loads on first use).
+
+    Uploads wait for their job in spool_dir (under the data directory).
+    """
+    embedder = make_embedder(config.embedder, config.embed_threads)
+    service = KnowledgeService(db, embedder, max_input_tokens=config.max_embedding_input_tokens)
     fetcher = Fetcher(
         max_bytes=config.max_document_bytes,
         timeout=config.fetch_timeout,
@@ -43,6 +48,8 @@ def build_knowledge(config: KnowledgeConfig, db: Database) -> Knowledge:
         service,
         max_bytes=config.max_document_bytes,
         fetcher=fetcher,
+        spool_dir=spool_dir,
         lease_seconds=config.job_lease_seconds,
+        workers=config.ingest_workers,
     )
     return Knowledge(config, service, jobs, Grounder(service, config))
