@@ -309,7 +309,45 @@ class KnowledgeService:
                 progress(at + len(batch), len(chunks))
         if cancelled is not None and cancelled():
             raise Cancelled
+        fields = {
+            "name": name,
+            "source": source,
+            "format": extracted.format,
+            "sha256": sha256,
+            "size": size,
+            "title": (extracted.title or "")[:1000] or None,
+            "text": text,
+        }
+        rows = [
+            {
+                "ordinal": c.ordinal,
+                "text": c.text,
+                "page": c.page,
+                "section": (c.section or "")[:1000] or None,
+                "start": c.start,
+                "end": c.end,
+            }
+            for c in chunks
+        ]
+        return self.store(owner, collection_id, fields, rows, vectors)
+
+    def store(
+        self,
+        owner: str,
+        collection_id: str,
+        fields: dict[str, Any],
+        chunks: list[dict[str, Any]],
+        vectors: np.ndarray,
+    ) -> tuple[str, str]:
+        """Write a document and its embedded chunks, replacing one of the same name.
+
+        fields: the Document columns (name, source, format, sha256, size, title, text);
+        chunks: the ChunkRow columns (ordinal, text, page, section, start, end), in the
+        order of vectors' rows, embedded by this service's embedder. Also used to restore
+        an export's documents without extracting them again.
+        """
         self.ensure_loaded()
+        name = fields["name"]
         with self.db.session() as s:
             owned_collection(s, owner, collection_id)
             old = s.scalars(
@@ -323,29 +361,18 @@ class KnowledgeService:
             doc = Document(
                 owner_id=owner,
                 collection_id=collection_id,
-                name=name,
-                source=source,
-                format=extracted.format,
-                sha256=sha256,
-                size=size,
-                title=(extracted.title or "")[:1000] or None,
-                text=text,
                 embedder=self.embedder.name,
                 chunk_count=len(chunks),
+                **fields,
             )
             s.add(doc)
             s.flush()
             rows = [
                 {
+                    **c,
                     "document_id": doc.id,
                     "collection_id": collection_id,
                     "owner_id": owner,
-                    "ordinal": c.ordinal,
-                    "text": c.text,
-                    "page": c.page,
-                    "section": (c.section or "")[:1000] or None,
-                    "start": c.start,
-                    "end": c.end,
                     "embedding": vectors[i].tobytes(),
                 }
                 for i, c in enumerate(chunks)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from causerie.errors import InvalidRequest
-from causerie.services.imports import causerie_format, chatgpt, openwebui
+from causerie.knowledge.service import KnowledgeService
+from causerie.services.imports import causerie_accounts, causerie_format, chatgpt, openwebui
+from causerie.services.imports.causerie_knowledge import COLLECTIONS, DOCUMENTS, KnowledgeRestore
 from causerie.services.imports.files import open_source
 from causerie.services.imports.model import FileError, ImportedConversation, Skipped
 from causerie.services.imports.writer import Pending, write
@@ -28,6 +32,11 @@ class Summary:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
     not_shown: dict[str, int] = field(default_factory=dict)  # hidden entries by kind
     errors: list[str] = field(default_factory=list)
+    restored: dict[str, int] = field(default_factory=dict)  # users, collections, documents
+
+    def count(self, counts: dict[str, int]) -> None:
+        for kind, n in counts.items():
+            self.restored[kind] = self.restored.get(kind, 0) + n
 
     def as_dict(self) -> dict:
         return {
@@ -38,14 +47,16 @@ class Summary:
             "skipped": self.skipped,
             "not_shown": self.not_shown,
             "errors": self.errors,
+            "restored": self.restored,
         }
 
 
 class ImportService:
     """Imports exports for one owner; idempotent through the source ids it records."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, knowledge: KnowledgeService):
         self.db = db
+        self.knowledge = knowledge  # where an export's collections and documents go
 
     def import_chatgpt(self, path: Path, owner: str, progress: Progress | None = None) -> Summary:
         """A ChatGPT export (ZIP or folder, old or sharded layout) into owner's conversations."""
@@ -85,9 +96,47 @@ class ImportService:
         return summary
 
     def import_causerie(self, path: Path, owner: str) -> Summary:
-        """A `causerie export` ZIP into owner's conversations (again: only what is new)."""
+        """A `causerie export` ZIP into owner's data (again: only what is new)."""
+        z, manifest = causerie_format.open_export(path)
+        with z:
+            if manifest.get("scope") == "instance":
+                raise InvalidRequest(
+                    f"{path} is a whole-instance export: an administrator restores it "
+                    "(`causerie import causerie --instance`)."
+                )
+            return self._restore_user(z, "", owner, Summary())
+
+    def import_instance(self, path: Path) -> Summary:
+        """An instance export: every account (created if missing by name) and its data."""
+        z, manifest = causerie_format.open_export(path)
         summary = Summary()
-        self._stream(causerie_format.read_export(path), owner, "causerie", summary)
+        with z:
+            if manifest.get("scope") != "instance":
+                raise InvalidRequest(f"{path} is one user's export, not a whole instance's.")
+            with z.open(causerie_format.USERS) as f:
+                for line in f:  # an account's data after it: few accounts, read one by one
+                    user = json.loads(line)
+                    uid, created = causerie_accounts.restore_user(self.db, user)
+                    summary.count({"users": int(created)})
+                    folder = causerie_format.user_folder(user["id"])
+                    self._restore_user(z, folder, uid, summary)
+        return summary
+
+    def _restore_user(
+        self, z: zipfile.ZipFile, folder: str, owner: str, summary: Summary
+    ) -> Summary:
+        self._stream(causerie_format.read_conversations(z, folder), owner, "causerie", summary)
+        restore = KnowledgeRestore(self.knowledge, owner)
+        names = set(z.namelist())
+        for name, step in (
+            (COLLECTIONS, restore.restore_collections),
+            (DOCUMENTS, restore.restore_documents),
+        ):
+            if folder + name in names:  # a version 1 export has no knowledge files
+                with z.open(folder + name) as f:
+                    summary.errors.extend(str(e) for e in step(f))
+        summary.count(restore.added)
+        summary.count({"documents already there": restore.unchanged})
         return summary
 
     def _stream(
