@@ -36,6 +36,7 @@ from causerie.store.models import utcnow
 
 log = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
+STOPPED = "the server stopped during this job"  # an import job's own process resumes it
 COPY_CHUNK = 1024 * 1024
 
 
@@ -124,7 +125,7 @@ class IngestionJobs:
                 .values(
                     status="failed",
                     stage="done",
-                    error="the server stopped during this job",
+                    error=STOPPED,
                     lease_owner=None,
                     updated_at=utcnow(),
                 )
@@ -142,7 +143,7 @@ class IngestionJobs:
                 .values(
                     status="failed",
                     stage="done",
-                    error="the server stopped during this job",
+                    error=STOPPED,
                     lease_owner=None,
                     updated_at=utcnow(),
                 )
@@ -246,13 +247,34 @@ class IngestionJobs:
             self._futures[job["id"]] = self._pool.submit(self._run, job, load, event)
         return job
 
+    # -- the same leases for other kinds of job (imports) ------------------------------
+
+    def new_lease(self) -> dict[str, Any]:
+        """The lease columns of a new job row this process runs: its heartbeat renews it."""
+        with self._lock:
+            self._ensure_heartbeat()
+        return {"lease_owner": self.worker_id, "lease_expires": utcnow() + self.lease}
+
+    def claim(self, job_id: str) -> bool:
+        """Take a queued job of this process (see claim_job)."""
+        with self.db.session() as s:
+            return claim_job(s, job_id, self.worker_id, utcnow() + self.lease)
+
+    def progress(self, job_id: str, **values: Any) -> None:
+        """Write an active job's columns while this process holds its lease."""
+        self._update(job_id, **values)
+
+    def finish(self, job_id: str, status: str, **values: Any) -> None:
+        """End a job of this process with a status."""
+        self._finish(job_id, status, **values)
+
     # -- reading jobs ----------------------------------------------------------------
 
     def get(self, owner: str, job_id: str) -> dict:
         """One job with its progress."""
         with self.db.session() as s:
             job = s.get(Job, job_id)
-            if job is None or job.owner_id != owner:
+            if job is None or job.owner_id != owner or job.kind != "ingest":
                 raise NotFound(f"No ingestion job with id '{job_id}'.")
             return job_json(job)
 
@@ -294,9 +316,8 @@ class IngestionJobs:
         try:
             if cancel.is_set():
                 raise Cancelled
-            with self.db.session() as s:
-                if not claim_job(s, job_id, self.worker_id, utcnow() + self.lease):
-                    return  # cancelled or recovered meanwhile: its row already says so
+            if not self.claim(job_id):
+                return  # cancelled or recovered meanwhile: its row already says so
             data, media_type = load()
             sha = hashlib.sha256(data).hexdigest()
             owner, collection_id = self._owner_of(job_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from causerie.errors import InvalidRequest
-from causerie.knowledge.service import KnowledgeService
+from causerie.knowledge.service import Cancelled, KnowledgeService
 from causerie.services.imports import causerie_accounts, causerie_format, chatgpt, openwebui
 from causerie.services.imports.causerie_knowledge import COLLECTIONS, DOCUMENTS, KnowledgeRestore
 from causerie.services.imports.files import open_source
@@ -21,6 +21,7 @@ BATCH = 200  # conversations per transaction: few commits, bounded memory
 
 # progress(bytes read so far, total bytes)
 Progress = Callable[[int, int], None]
+Cancel = Callable[[], bool]  # true once the import should stop
 
 
 @dataclass
@@ -58,7 +59,13 @@ class ImportService:
         self.db = db
         self.knowledge = knowledge  # where an export's collections and documents go
 
-    def import_chatgpt(self, path: Path, owner: str, progress: Progress | None = None) -> Summary:
+    def import_chatgpt(
+        self,
+        path: Path,
+        owner: str,
+        progress: Progress | None = None,
+        cancelled: Cancel | None = None,
+    ) -> Summary:
         """A ChatGPT export (ZIP or folder, old or sharded layout) into owner's conversations."""
         source = open_source(path)
         summary = Summary()
@@ -76,7 +83,7 @@ class ImportService:
                 convs = (
                     e if isinstance(e, FileError) else chatgpt.convert(e, images) for e in entries
                 )
-                self._stream(convs, owner, "chatgpt", summary)
+                self._stream(convs, owner, "chatgpt", summary, cancelled)
                 done += source.names[name]
                 if progress:
                     progress(done, total)
@@ -84,7 +91,7 @@ class ImportService:
             source.close()
         return summary
 
-    def import_openwebui(self, path: Path, owner: str) -> Summary:
+    def import_openwebui(self, path: Path, owner: str, cancelled: Cancel | None = None) -> Summary:
         """An Open WebUI chat export (JSON: all chats, or one) into owner's conversations."""
         if not path.is_file():
             raise InvalidRequest(f"No such file: {path}.")
@@ -92,10 +99,10 @@ class ImportService:
         with path.open("rb") as f:
             chats = openwebui.read_chats(f, path.name)
             convs = (c if isinstance(c, FileError) else openwebui.convert(c) for c in chats)
-            self._stream(convs, owner, "openwebui", summary)
+            self._stream(convs, owner, "openwebui", summary, cancelled)
         return summary
 
-    def import_causerie(self, path: Path, owner: str) -> Summary:
+    def import_causerie(self, path: Path, owner: str, cancelled: Cancel | None = None) -> Summary:
         """A `causerie export` ZIP into owner's data (again: only what is new)."""
         z, manifest = causerie_format.open_export(path)
         with z:
@@ -104,9 +111,9 @@ class ImportService:
                     f"{path} is a whole-instance export: an administrator restores it "
                     "(`causerie import causerie --instance`)."
                 )
-            return self._restore_user(z, "", owner, Summary())
+            return self._restore_user(z, "", owner, Summary(), cancelled)
 
-    def import_instance(self, path: Path) -> Summary:
+    def import_instance(self, path: Path, cancelled: Cancel | None = None) -> Summary:
         """An instance export: every account (created if missing by name) and its data."""
         z, manifest = causerie_format.open_export(path)
         summary = Summary()
@@ -119,13 +126,19 @@ class ImportService:
                     uid, created = causerie_accounts.restore_user(self.db, user)
                     summary.count({"users": int(created)})
                     folder = causerie_format.user_folder(user["id"])
-                    self._restore_user(z, folder, uid, summary)
+                    self._restore_user(z, folder, uid, summary, cancelled)
         return summary
 
     def _restore_user(
-        self, z: zipfile.ZipFile, folder: str, owner: str, summary: Summary
+        self,
+        z: zipfile.ZipFile,
+        folder: str,
+        owner: str,
+        summary: Summary,
+        cancelled: Cancel | None,
     ) -> Summary:
-        self._stream(causerie_format.read_conversations(z, folder), owner, "causerie", summary)
+        convs = causerie_format.read_conversations(z, folder)
+        self._stream(convs, owner, "causerie", summary, cancelled)
         restore = KnowledgeRestore(self.knowledge, owner)
         names = set(z.namelist())
         for name, step in (
@@ -145,9 +158,13 @@ class ImportService:
         owner: str,
         source: str,
         summary: Summary,
+        cancelled: Cancel | None = None,
     ) -> None:
         batch: list[ImportedConversation] = []
         for conv in convs:
+            if cancelled is not None and cancelled():
+                # Between transactions: what was written stays, and a re-import adds the rest.
+                raise Cancelled
             if isinstance(conv, FileError):
                 summary.errors.append(str(conv))
                 continue

@@ -41,12 +41,12 @@ def export_instance(db: Database, out: Path) -> dict[str, int]:
     """Write every account and all its data to a ZIP at out (an administrator's backup)."""
     totals = {"users": 0}
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        with z.open(USERS, "w") as f:
-            for user in accounts.users(db):
-                f.write((json.dumps(user) + "\n").encode())
-                for kind, n in _write_user(z, db, user["id"], user_folder(user["id"])).items():
-                    totals[kind] = totals.get(kind, 0) + n
-                totals["users"] += 1
+        users = list(accounts.users(db))  # accounts are few; their data is streamed
+        z.writestr(USERS, "".join(json.dumps(user) + "\n" for user in users))
+        for user in users:
+            for kind, n in _write_user(z, db, user["id"], user_folder(user["id"])).items():
+                totals[kind] = totals.get(kind, 0) + n
+            totals["users"] += 1
         _manifest(z, "instance", totals)
     return totals
 
