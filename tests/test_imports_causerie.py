@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from tests.accounts_support import create_user
 from tests.imports_support import dumps, full_export, modelless, write_zip
 from tests.knowledge_support import K, create_collection, ingest, search
 from tests.support import app_client
@@ -141,3 +142,27 @@ def test_import_refuses_what_is_not_a_causerie_export(tmp_path: Path) -> None:
     run = _causerie("import", "causerie", str(other), "--data-dir", str(tmp_path / "d"))
     assert run.returncode != 0
     assert "has no readable manifest.json" in run.stderr
+
+
+def test_the_whole_instance_from_the_cli(tmp_path: Path) -> None:
+    source, target = tmp_path / "a", tmp_path / "b"
+    create_user(modelless(source), "bob", "bob's long password")
+    chatgpt = write_zip(tmp_path / "chatgpt.zip", {"conversations.json": dumps(full_export())})
+    run = _causerie("import", "chatgpt", str(chatgpt), "--user", "bob", "--data-dir", str(source))
+    assert run.returncode == 0, run.stderr
+    archive = tmp_path / "all.zip"
+    done = _causerie("export", "--instance", "-o", str(archive), "--data-dir", str(source))
+    assert "exported 2 users, 9 conversations" in done.stderr, done.stderr
+    mine = _causerie("import", "causerie", str(archive), "--data-dir", str(target))
+    assert mine.returncode != 0 and "is a whole-instance export" in mine.stderr
+    restored = _causerie(
+        "import", "causerie", "--instance", str(archive), "--data-dir", str(target)
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert "restored: 1 users" in restored.stderr  # bob; the local user was there
+    again = _causerie("import", "causerie", "--instance", str(archive), "--data-dir", str(target))
+    assert "0 new conversation(s), 0 updated, 0 message(s); 9 already" in again.stderr
+    bob = _causerie(
+        "export", "--user", "bob", "-o", str(tmp_path / "b.zip"), "--data-dir", str(target)
+    )
+    assert "exported 9 conversations" in bob.stderr, bob.stderr
