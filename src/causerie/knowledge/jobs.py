@@ -282,12 +282,7 @@ class IngestionJobs:
         """The newest jobs of a collection."""
         with self.db.session() as s:
             owned_collection(s, owner, collection_id)
-            jobs = s.scalars(
-                select(Job)
-                .where(Job.collection_id == collection_id)
-                .order_by(Job.created_at.desc())
-                .limit(limit)
-            ).all()
+            jobs = newest_jobs(s, limit, Job.collection_id == collection_id)
             return {"object": "list", "data": [job_json(j) for j in jobs]}
 
     def cancel(self, owner: str, job_id: str) -> dict:
@@ -404,6 +399,12 @@ def claim_job(s: Session, job_id: str, worker: str, until: Any) -> bool:
         )
     )
     return taken.rowcount == 1
+
+
+def newest_jobs(s: Session, limit: int, *where: Any) -> list[Job]:
+    """The newest jobs that match where, newest first."""
+    stmt = select(Job).where(*where).order_by(Job.created_at.desc()).limit(limit)
+    return list(s.scalars(stmt).all())
 
 
 def base_name(filename: str) -> str:

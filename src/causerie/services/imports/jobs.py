@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import or_, select, update
 
 from causerie.errors import CauserieError, InvalidRequest, NotFound
-from causerie.knowledge.jobs import ACTIVE, STOPPED, IngestionJobs
+from causerie.knowledge.jobs import ACTIVE, STOPPED, IngestionJobs, newest_jobs
 from causerie.knowledge.service import Cancelled, iso
 from causerie.knowledge.tables import Job
 from causerie.services.imports import ImportService, Summary
@@ -152,12 +152,7 @@ class ImportJobs:
     def list(self, owner: str, limit: int = 20) -> dict:
         """The owner's newest import jobs."""
         with self.db.session() as s:
-            jobs = s.scalars(
-                select(Job)
-                .where(Job.owner_id == owner, Job.kind == "import")
-                .order_by(Job.created_at.desc())
-                .limit(limit)
-            ).all()
+            jobs = newest_jobs(s, limit, Job.owner_id == owner, Job.kind == "import")
             return {"object": "list", "data": [import_json(j) for j in jobs]}
 
     def cancel(self, owner: str, job_id: str) -> dict:
