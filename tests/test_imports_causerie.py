@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
+from causerie.store.db import Database, make_engine
+from causerie.store.models import Conversation, User
 from tests.accounts_support import create_user
 from tests.imports_support import dumps, full_export, modelless, write_zip
 from tests.knowledge_support import K, create_collection, ingest, search
@@ -162,7 +165,10 @@ def test_the_whole_instance_from_the_cli(tmp_path: Path) -> None:
     assert "restored: 1 users" in restored.stderr  # bob; the local user was there
     again = _causerie("import", "causerie", "--instance", str(archive), "--data-dir", str(target))
     assert "0 new conversation(s), 0 updated, 0 message(s); 9 already" in again.stderr
-    bob = _causerie(
-        "export", "--user", "bob", "-o", str(tmp_path / "b.zip"), "--data-dir", str(target)
-    )
-    assert "exported 9 conversations" in bob.stderr, bob.stderr
+    db = Database(make_engine(modelless(target).db_url))
+    try:
+        with db.session() as s:
+            bob = s.scalar(select(User.id).where(User.name == "bob"))
+            assert s.scalar(select(func.count()).where(Conversation.owner_id == bob)) == 9
+    finally:
+        db.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from causerie.store.db import Database, make_engine
 from causerie.store.models import Conversation, Message
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, create_user, site
 from tests.imports_support import dumps, full_export, modelless, write_zip
-from tests.support import app_client
+from tests.support import LiveServer, app_client, write_config
 
 CONVERSATIONS, MESSAGES = 2000, 4
 
@@ -143,3 +144,28 @@ async def test_an_admin_exports_and_restores_the_whole_instance(tmp_path: Path) 
         bob = await s.login("bob", "bob's long password")  # his password came along
         restored = {x["title"] for x in (await bob.get("/api/conversations")).json()["data"]}
         assert restored == titles and len(titles) == 9
+
+
+def test_an_import_whose_server_was_killed_resumes_on_the_next_start(
+    tmp_path: Path, big_export: bytes
+) -> None:
+    # A lease longer than a restart: the new server waits for it to expire, then resumes.
+    extra = "models = []\n[knowledge]\njob_lease_seconds = 4"  # no model: a fast start
+    config = write_config(tmp_path / "c.toml", [], extra)
+    data = tmp_path / "data"
+    with LiveServer(config, data) as server:
+        files = {"file": ("export.zip", big_export, "application/zip")}
+        r = httpx.post(f"{server.url}/api/imports", data={"kind": "chatgpt"}, files=files)
+        assert r.status_code == 202, r.text
+        while _counts(data)[0] == 0:
+            time.sleep(0.05)
+        server.kill()
+    assert 0 < _counts(data)[0] < CONVERSATIONS
+    with LiveServer(config, data) as server:
+        deadline = time.monotonic() + 60
+        while (job := httpx.get(f"{server.url}/api/imports/{r.json()['id']}").json())[
+            "status"
+        ] not in ("succeeded", "cancelled") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert job["status"] == "succeeded", job
+    assert _counts(data) == (CONVERSATIONS, CONVERSATIONS * MESSAGES)
