@@ -22,7 +22,8 @@ export class Imports {
     input.value = '';
     if (!file) return;
     const form = new FormData();
-    form.append('kind', $('import-kind').value);
+    const kind = $('import-kind').value;
+    form.append('kind', kind);
     form.append('file', file, file.name);
     const bar = $('import-progress');
     const status = $('import-status');
@@ -31,7 +32,8 @@ export class Imports {
     status.textContent = `${file.name}: ${t('importRunning')}`;
     const cancel = $('import-cancel');
     try {
-      let job = await call('POST', '/api/imports', form);
+      const url = kind === 'instance' ? '/api/admin/imports' : '/api/imports';
+      let job = await call('POST', url, form);
       this.job = job;
       cancel.hidden = false;
       while (job.status === 'queued' || job.status === 'running') {
