@@ -218,8 +218,20 @@ class ImportJobs:
         with self.db.session() as s:
             job = s.get_one(Job, job_id)
             owner, kind = job.owner_id, job.source
-        path, stop, imports = self._path(job_id), cancel.is_set, self.imports
-        last = [0.0]
+        path, imports = self._path(job_id), self.imports
+        last, looked = [0.0], [time.monotonic()]
+
+        def stop() -> bool:
+            # A cancel sent to another server process ends the row, not this thread's
+            # event: look at the row now and then too.
+            if cancel.is_set():
+                return True
+            if time.monotonic() - looked[0] >= PROGRESS_SECONDS:
+                looked[0] = time.monotonic()
+                with self.db.session() as s:
+                    if s.scalar(select(Job.status).where(Job.id == job_id)) != "running":
+                        cancel.set()
+            return cancel.is_set()
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
