@@ -73,7 +73,9 @@ def build_services(settings: Settings) -> Services:
             settings.login_failures_per_address,
             settings.login_window_seconds,
         ),
-        imports=ImportJobs(ImportService(db), settings.data_dir / "imports"),
+        imports=ImportJobs(
+            ImportService(db, knowledge.service), knowledge.jobs, settings.data_dir / "imports"
+        ),
         responses=ResponseService(db, completions),
         stored_completions=StoredCompletions(db),
     )

@@ -16,6 +16,10 @@ is stored in the same transaction that marks the job succeeded, so a job taken o
 cancelled elsewhere leaves neither a half-indexed document nor a duplicate. A cancel is
 one write to the row, wherever it is made; the server running the job reads its row
 every CHECK_SECONDS (between batches, and from the heartbeat during a fetch) and stops.
+
+Import jobs (kind "import", services/imports/jobs.py) are rows of the same table with the
+same leases, heartbeat and cancel, but their upload is on one server's disk: no worker
+here claims them, and an expired one is marked STOPPED, for its own server to resume.
 """
 
 from __future__ import annotations
@@ -139,19 +143,21 @@ class IngestionJobs:
                 log.exception("job lease heartbeat failed")
 
     def _renew(self) -> None:
-        with self.db.session() as s:
+        with self.db.session() as s:  # a queued import is this process's too
             s.execute(
                 update(Job)
-                .where(Job.lease_owner == self.worker_id, Job.status == "running")
+                .where(Job.lease_owner == self.worker_id, Job.status.in_(ACTIVE))
                 .values(lease_expires=utcnow() + self.lease)
             )
 
     def _requeue_expired(self) -> None:
-        """Queue again running jobs no live process holds; fail those that ran too often."""
-        expired = (
-            Job.status == "running",
-            or_(Job.lease_expires.is_(None), Job.lease_expires < utcnow()),
-        )
+        """Queue again running jobs no live process holds; fail those that ran too often.
+
+        An import no live process holds, queued or running, is marked STOPPED instead.
+        """
+        lapsed = or_(Job.lease_expires.is_(None), Job.lease_expires < utcnow())
+        self._fail_active(Job.kind == "import", lapsed, error=STOPPED)
+        expired = (Job.kind == "ingest", Job.status == "running", lapsed)
         self._fail_active(
             *expired, Job.attempts >= MAX_ATTEMPTS, error=f"{STOPPED} {MAX_ATTEMPTS} times"
         )
@@ -183,12 +189,14 @@ class IngestionJobs:
                 event.set()
         for thread in threads:
             thread.join()
+        mine = Job.lease_owner == self.worker_id
         with self.db.session() as s:
             s.execute(
                 update(Job)
-                .where(Job.lease_owner == self.worker_id, Job.status == "running")
+                .where(mine, Job.kind == "ingest", Job.status == "running")
                 .values(**_QUEUED, updated_at=utcnow())
             )
+        self._fail_active(mine, Job.kind == "import", error=STOPPED)  # resumed at next start
         self.spool.close()
 
     # -- submitting ------------------------------------------------------------------
@@ -271,13 +279,44 @@ class IngestionJobs:
         self._wake.set()
         return out
 
+    # -- the same leases for other kinds of job (imports) ------------------------------
+
+    def new_lease(self) -> dict[str, Any]:
+        """The lease columns of a new job row this process runs: its heartbeat renews it."""
+        with self._lock:
+            self._ensure_threads()
+        return {"lease_owner": self.worker_id, "lease_expires": utcnow() + self.lease}
+
+    def claim(self, job_id: str, cancel: threading.Event) -> bool:
+        """Take a queued job of this process; until finish(), cancel is set when its row
+        is cancelled from anywhere (the heartbeat reads it, as for ingestion jobs)."""
+        with self.db.session() as s:
+            if not take_job(s, job_id, self.worker_id, utcnow() + self.lease):
+                return False
+        with self._lock:
+            self._running[job_id] = cancel
+        return True
+
+    def progress(self, job_id: str, **values: Any) -> None:
+        """Write an active job's columns while this process holds its lease."""
+        self._update(job_id, **values)
+
+    def finish(self, job_id: str, status: str, **values: Any) -> None:
+        """End a job of this process with a status."""
+        try:
+            self._finish(job_id, status, **values)
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+                self._checked.pop(job_id, None)
+
     # -- reading jobs ----------------------------------------------------------------
 
     def get(self, owner: str, job_id: str) -> dict:
         """One job with its progress."""
         with self.db.session() as s:
             job = s.get(Job, job_id)
-            if job is None or job.owner_id != owner:
+            if job is None or job.owner_id != owner or job.kind != "ingest":
                 raise NotFound(f"No ingestion job with id '{job_id}'.")
             return job_json(job)
 
@@ -285,12 +324,7 @@ class IngestionJobs:
         """The newest jobs of a collection."""
         with self.db.session() as s:
             owned_collection(s, owner, collection_id)
-            jobs = s.scalars(
-                select(Job)
-                .where(Job.collection_id == collection_id)
-                .order_by(Job.created_at.desc())
-                .limit(limit)
-            ).all()
+            jobs = newest_jobs(s, limit, Job.collection_id == collection_id)
             return {"object": "list", "data": [job_json(j) for j in jobs]}
 
     def cancel(self, owner: str, job_id: str) -> dict:
@@ -360,7 +394,7 @@ class IngestionJobs:
                 extracted=extracted,
                 progress=lambda done, total: self._update(job_id, done=done, total=total),
                 cancelled=lambda: self._cancelled(job_id, cancel),
-                store=lambda s, doc_id, result: self._store(s, job_id, doc_id, result),
+                in_transaction=lambda s, doc_id, result: self._store(s, job_id, doc_id, result),
             )
         except Cancelled:
             self._stopped(job_id)
@@ -409,7 +443,7 @@ class IngestionJobs:
             self._checked[job_id] = now  # a look at the database at most this often
             with self.db.session() as s:
                 row = s.execute(select(Job.status, Job.lease_owner).where(Job.id == job_id))
-                if tuple(row.one()) != ("running", self.worker_id):
+                if tuple(row.one_or_none() or ()) != ("running", self.worker_id):
                     cancel.set()
         return cancel.is_set()
 
@@ -471,13 +505,14 @@ def claim_job(
     conditional UPDATE then makes sure no two processes take the same job.
     """
     other = aliased(Job)
-    busy = select(other.owner_id).where(other.status == "running")
+    ingest = (Job.kind == "ingest", other.kind == "ingest")  # imports run on their own
+    busy = select(other.owner_id).where(other.status == "running", ingest[1])
     last_served = (
         select(func.max(other.updated_at))
-        .where(other.owner_id == Job.owner_id, other.status != "queued")
+        .where(other.owner_id == Job.owner_id, other.status != "queued", ingest[1])
         .scalar_subquery()
     )
-    pick = select(Job.id).where(Job.status == "queued", Job.owner_id.not_in(busy))
+    pick = select(Job.id).where(Job.status == "queued", ingest[0], Job.owner_id.not_in(busy))
     if only is not None:
         if not only:
             return None
@@ -488,8 +523,13 @@ def claim_job(
         .with_for_update(skip_locked=True, of=Job)
     )
     job_id = s.scalar(pick)
-    if job_id is None:
+    if job_id is None or not take_job(s, job_id, worker, until):
         return None
+    return job_id
+
+
+def take_job(s: Session, job_id: str, worker: str, until: Any) -> bool:
+    """Mark a queued job running for worker until the given time; False if it was not."""
     taken = s.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == "queued")
@@ -502,7 +542,13 @@ def claim_job(
             updated_at=utcnow(),
         )
     )
-    return job_id if taken.rowcount == 1 else None
+    return taken.rowcount == 1
+
+
+def newest_jobs(s: Session, limit: int, *where: Any) -> list[Job]:
+    """The newest jobs that match where, newest first."""
+    stmt = select(Job).where(*where).order_by(Job.created_at.desc()).limit(limit)
+    return list(s.scalars(stmt).all())
 
 
 def base_name(filename: str) -> str:

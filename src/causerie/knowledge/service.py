@@ -294,14 +294,14 @@ class KnowledgeService:
         extracted: Extracted,
         progress: Callable[[int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
-        store: Callable[[Session, str, str], None] | None = None,
+        in_transaction: Callable[[Session, str, str], None] | None = None,
     ) -> tuple[str, str]:
         """Chunk, embed and store a document; replaces an older one of the same name.
 
         Returns (document id, 'indexed' | 'reindexed'). Nothing is written until every
         chunk is embedded, so a cancelled or failed job leaves the collection unchanged.
-        store(session, document id, result) runs in the transaction that writes the
-        document: a job records its success there, or raises to write nothing.
+        in_transaction(session, document id, result) runs in the transaction that writes
+        the document: a job records its success there, or raises to write nothing.
         """
         text, chunks = chunk_blocks(extracted.blocks)
         vectors = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
@@ -318,7 +318,46 @@ class KnowledgeService:
                 progress(at + len(batch), len(chunks))
         if cancelled is not None and cancelled():
             raise Cancelled
+        fields = {
+            "name": name,
+            "source": source,
+            "format": extracted.format,
+            "sha256": sha256,
+            "size": size,
+            "title": (extracted.title or "")[:1000] or None,
+            "text": text,
+        }
+        rows = [
+            {
+                "ordinal": c.ordinal,
+                "text": c.text,
+                "page": c.page,
+                "section": (c.section or "")[:1000] or None,
+                "start": c.start,
+                "end": c.end,
+            }
+            for c in chunks
+        ]
+        return self.store(owner, collection_id, fields, rows, vectors, in_transaction)
+
+    def store(
+        self,
+        owner: str,
+        collection_id: str,
+        fields: dict[str, Any],
+        chunks: list[dict[str, Any]],
+        vectors: np.ndarray,
+        in_transaction: Callable[[Session, str, str], None] | None = None,
+    ) -> tuple[str, str]:
+        """Write a document and its embedded chunks, replacing one of the same name.
+
+        fields: the Document columns (name, source, format, sha256, size, title, text);
+        chunks: the ChunkRow columns (ordinal, text, page, section, start, end), in the
+        order of vectors' rows, embedded by this service's embedder. Also used to restore
+        an export's documents without extracting them again. in_transaction: see index.
+        """
         self.ensure_loaded()
+        name = fields["name"]
         with self.db.session() as s:
             owned_collection(s, owner, collection_id)
             old = s.scalars(
@@ -332,29 +371,18 @@ class KnowledgeService:
             doc = Document(
                 owner_id=owner,
                 collection_id=collection_id,
-                name=name,
-                source=source,
-                format=extracted.format,
-                sha256=sha256,
-                size=size,
-                title=(extracted.title or "")[:1000] or None,
-                text=text,
                 embedder=self.embedder.name,
                 chunk_count=len(chunks),
+                **fields,
             )
             s.add(doc)
             s.flush()
             rows = [
                 {
+                    **c,
                     "document_id": doc.id,
                     "collection_id": collection_id,
                     "owner_id": owner,
-                    "ordinal": c.ordinal,
-                    "text": c.text,
-                    "page": c.page,
-                    "section": (c.section or "")[:1000] or None,
-                    "start": c.start,
-                    "end": c.end,
                     "embedding": vectors[i].tobytes(),
                 }
                 for i, c in enumerate(chunks)
@@ -363,8 +391,8 @@ class KnowledgeService:
             if self.in_database:
                 pgsearch.store_vectors(s, ids, vectors)
             doc_id, result = doc.id, "reindexed" if old else "indexed"
-            if store is not None:
-                store(s, doc_id, result)
+            if in_transaction is not None:
+                in_transaction(s, doc_id, result)
         self.vectors.remove(old_chunks)
         if not self.in_database:
             self.vectors.add(ids, collection_id, vectors)

@@ -87,14 +87,19 @@ class ChunkRow(Base):
 
 
 class Job(Base):
-    """One ingestion of one file or URL: queued -> running -> succeeded|failed|cancelled."""
+    """One background job: queued -> running -> succeeded|failed|cancelled.
+
+    kind "ingest": one file or URL into a collection; kind "import": an uploaded export
+    (services/imports/jobs.py), with no collection, its summary in `report`.
+    """
 
     __tablename__ = "knowledge_jobs"
     __table_args__ = (Index("ix_knowledge_jobs_collection", "collection_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    collection_id: Mapped[str] = mapped_column(
+    kind: Mapped[str] = mapped_column(String(16), default="ingest", server_default="ingest")
+    collection_id: Mapped[str | None] = mapped_column(
         ForeignKey("knowledge_collections.id", ondelete="CASCADE")
     )
     document_id: Mapped[str | None] = mapped_column(String(32))  # no FK: jobs outlive documents
@@ -107,6 +112,7 @@ class Job(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     error_detail: Mapped[dict | None] = mapped_column(JSON)  # code and figures, for the UI
+    report: Mapped[dict | None] = mapped_column(JSON)  # an import's summary
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The process that owns the job while it is active, until its heartbeat stops renewing.

@@ -3,7 +3,7 @@ limits and token counts as 64-bit integers (PostgreSQL's INTEGER stops at 2**31 
 where SQLite's does not: a quota of 10**12 tokens was a 500 on PostgreSQL)
 
 Revision ID: 0017_replicas
-Revises: 0013_postgresql
+Revises: 0016_hostile
 Create Date: 2026-12-02 01:20:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_replicas"
-down_revision = "0013_postgresql"
+down_revision = "0016_hostile"
 branch_labels = None
 depends_on = None
 
