@@ -43,12 +43,13 @@ def _fetch(client: httpx.Client, col: str, url: str) -> str:
 def test_cancel_across_processes_and_spools_under_the_data_dir(tmp_path: Path) -> None:
     config = tmp_path / "causerie.toml"
     config.write_text(
-        "models = []\n[knowledge]\nallow_private_urls = true\njob_lease_seconds = 3\n"
+        "models = []\n[knowledge]\nallow_private_urls = true\n"
+        "job_lease_seconds = 3\nfetch_timeout = 60\n"
     )
     data = tmp_path / "data"
-    # A page taking 20 s: it holds the user's turn on the server fetching it.
+    # A page taking 30 s: it holds the user's turn on the server fetching it.
     with (
-        web_site({"/slow.txt": drip(0.2, 100)}) as (site, _),
+        web_site({"/slow.txt": drip(0.3, 100)}) as (site, _),
         LiveServer(config, data) as a,
         LiveServer(config, data) as b,
     ):
@@ -75,7 +76,7 @@ def _cancel_elsewhere(a: LiveServer, b: LiveServer, slow: str, spool: Path) -> t
         assert cb.post(f"{K}/jobs/{fetching}/cancel").json()["status"] == "cancelled"
         start = time.monotonic()
         while _job(ca, waiting)["status"] == "queued":
-            assert time.monotonic() - start < 8, "still queued"  # the fetch had 20 s left
+            assert time.monotonic() - start < 15, "still queued"  # the fetch had 30 s left
             time.sleep(0.1)
         assert _wait(ca, waiting, 90)["status"] == "succeeded"
         assert _job(ca, fetching)["status"] == "cancelled"

@@ -13,15 +13,21 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 K1, B = 1.2, 0.75  # FTS5's bm25() constants
 _IN_COLLECTIONS = "SELECT id FROM knowledge_chunks WHERE collection_id IN :cols"
-ID_BATCH = 500  # ids per IN list (SQLite's default limit on parameters is 32,766)
 
-Stats = tuple[int, float]  # chunks in the collections, their average length in tokens
+
+@dataclass(frozen=True)
+class Stats:
+    """The chunks of some collections: each one's length in tokens, and their average."""
+
+    lengths: dict[int, int]
+    average: float
 
 
 def _varint(blob: bytes) -> int:
@@ -40,54 +46,49 @@ def _run(s: Session, sql: str, values: dict) -> list:
     stmt = text(sql)
     if "cols" in values:
         stmt = stmt.bindparams(bindparam("cols", expanding=True))
-    if "ids" in values:
-        stmt = stmt.bindparams(bindparam("ids", expanding=True))
     return list(s.execute(stmt, values))
 
 
 def collection_stats(s: Session, collections: Sequence[str]) -> Stats:
-    """How many chunks the collections hold and their average length."""
-    sql = f"SELECT sz FROM knowledge_fts_docsize WHERE id IN ({_IN_COLLECTIONS})"
-    sizes = [_varint(row[0]) for row in _run(s, sql, {"cols": list(collections)})]
-    return len(sizes), (sum(sizes) / len(sizes) if sizes else 0.0)
+    """The length of every chunk of the collections (remembered by the caller)."""
+    sql = f"SELECT id, sz FROM knowledge_fts_docsize WHERE id IN ({_IN_COLLECTIONS})"
+    rows = _run(s, sql, {"cols": list(collections)})
+    lengths = {cid: _varint(sz) for cid, sz in rows}
+    return Stats(lengths, sum(lengths.values()) / len(lengths) if lengths else 0.0)
 
 
-def _postings(s: Session, term: str, prefix: bool, collections: Sequence[str]) -> dict[int, int]:
-    """Occurrences of term (or of every word it begins) per chunk of the collections."""
+def collection_version(s: Session, collections: Sequence[str]) -> tuple[int, int]:
+    """(chunk count, largest chunk id) of the collections: changes with any add or delete.
+
+    Read from the collection index alone, about a millisecond for 10,000 chunks.
+    """
+    sql = "SELECT count(*), max(id) FROM knowledge_chunks WHERE collection_id IN :cols"
+    count, top = _run(s, sql, {"cols": list(collections)})[0]
+    return int(count), int(top or 0)
+
+
+def _postings(s: Session, term: str, prefix: bool, stats: Stats) -> dict[int, int]:
+    """Occurrences of term (or of every word it begins) per chunk of the collections.
+
+    Read for the whole index and kept for the collections here: filtering in SQL built
+    the list of the collections' chunk ids again for every term (measured 5-10x slower).
+    """
     where = "term >= :a AND term < :b" if prefix else "term = :a"
-    sql = (
-        f"SELECT doc, count(*) FROM knowledge_fts_instance WHERE {where} "
-        f"AND doc IN ({_IN_COLLECTIONS}) GROUP BY doc"
-    )
-    values = {"a": term, "b": term[:-1] + chr(ord(term[-1]) + 1), "cols": list(collections)}
-    return dict(_run(s, sql, values))
+    sql = f"SELECT doc, count(*) FROM knowledge_fts_instance WHERE {where} GROUP BY doc"
+    values = {"a": term, "b": term[:-1] + chr(ord(term[-1]) + 1)}
+    return {doc: n for doc, n in _run(s, sql, values) if doc in stats.lengths}
 
 
-def _lengths(s: Session, ids: list[int]) -> dict[int, int]:
-    out = {}
-    for at in range(0, len(ids), ID_BATCH):
-        sql = "SELECT id, sz FROM knowledge_fts_docsize WHERE id IN :ids"
-        out.update({i: _varint(sz) for i, sz in _run(s, sql, {"ids": ids[at : at + ID_BATCH]})})
-    return out
-
-
-def rank(
-    s: Session,
-    terms: Sequence[tuple[str, bool]],
-    collections: Sequence[str],
-    k: int,
-    stats: Stats,
-) -> list[int]:
+def rank(s: Session, terms: Sequence[tuple[str, bool]], k: int, stats: Stats) -> list[int]:
     """The k chunks of the collections with the best BM25 score for any of the terms."""
-    chunks, average = stats
-    postings = [_postings(s, term, prefix, collections) for term, prefix in terms]
-    lengths = _lengths(s, sorted({d for docs in postings for d in docs}))
+    chunks, average = len(stats.lengths), stats.average
+    postings = [_postings(s, term, prefix, stats) for term, prefix in terms]
     scores: dict[int, float] = defaultdict(float)
     for docs in postings:
         df = len(docs)
         # Lucene's form (+1 inside the log): never negative, whatever the frequency.
         idf = math.log((chunks - df + 0.5) / (df + 0.5) + 1)
         for doc, tf in docs.items():
-            norm = K1 * (1 - B + B * lengths.get(doc, 0) / max(average, 1e-9))
+            norm = K1 * (1 - B + B * stats.lengths[doc] / max(average, 1e-9))
             scores[doc] += idf * tf * (K1 + 1) / (tf + norm)
     return sorted(scores, key=lambda d: (-scores[d], d))[:k]

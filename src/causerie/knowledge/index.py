@@ -63,35 +63,42 @@ class TermFrequencies:
     the index changes."""
 
     MAX_TERMS = 50_000
+    MAX_STATS = 32  # collection sets (each holds a length per chunk: kept few)
 
     def __init__(self) -> None:
         self._known: dict[Any, Any] = {}
+        self._stats: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
         """Forget everything (documents were added or removed)."""
         with self._lock:
-            self._known = {}
+            self._known, self._stats = {}, {}
 
-    def _remember(self, key: Any, compute: Callable[[], Any]) -> Any:
+    def _remember(self, memo: dict, size: int, key: Any, compute: Callable[[], Any]) -> Any:
         with self._lock:
-            if key in self._known:
-                return self._known[key]
+            if key in memo:
+                return memo[key]
         value = compute()
         with self._lock:
-            if len(self._known) >= self.MAX_TERMS:
-                self._known = {}
-            self._known[key] = value
+            if len(memo) >= size:
+                memo.clear()
+            memo[key] = value
         return value
 
     def get(self, s: Session, term: tuple[str, bool]) -> int:
         """The number of chunks containing term (a prefix counts all its words)."""
-        return self._remember(term, lambda: _document_frequency(s, *term))
+        return self._remember(
+            self._known, self.MAX_TERMS, term, lambda: _document_frequency(s, *term)
+        )
 
     def stats(self, s: Session, collections: Sequence[str]) -> bm25.Stats:
-        """Chunk count and average length of these collections."""
-        key = ("stats", tuple(sorted(collections)))
-        return self._remember(key, lambda: bm25.collection_stats(s, collections))
+        """The chunk lengths of these collections (checked against the database's state:
+        another process on the same file may have changed them)."""
+        key = (tuple(sorted(collections)), bm25.collection_version(s, collections))
+        return self._remember(
+            self._stats, self.MAX_STATS, key, lambda: bm25.collection_stats(s, collections)
+        )
 
 
 def affordable_terms(
@@ -122,7 +129,7 @@ def fts_search(
     if not terms:
         return []
     memo = frequencies or TermFrequencies()
-    return bm25.rank(s, terms, collections, k, memo.stats(s, collections))
+    return bm25.rank(s, terms, k, memo.stats(s, collections))
 
 
 @dataclass(frozen=True, eq=False)
