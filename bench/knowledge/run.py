@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--postgresql",
         metavar="URL",
-        help="Also time part 2 on this empty PostgreSQL database, next to SQLite "
+        help="Also run parts 2 and 4 on an empty PostgreSQL database, next to SQLite "
         "('pgserver': a temporary one from the pgserver package).",
     )
     p.add_argument("--json", type=Path, help="Also write the figures as JSON.")
@@ -177,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             report = evaluate(args.embedders.split(","), limit=args.eval_limit)
             figures["retrieval"] = report.json()
             print(format_report(report))
+            if args.postgresql:
+                print("4b. The same on PostgreSQL", flush=True)
+                with postgresql(args.postgresql) as url:
+                    embedders = args.embedders.split(",")
+                    pg = evaluate(embedders, limit=args.eval_limit, database_url=url)
+                figures["retrieval_postgresql"] = pg.json()
+                print(format_report(pg))
     figures["load_average_end"] = os.getloadavg()[0]
     print(f"Load average (1 min) at start {figures['load_average_start']:.1f}, "
           f"at end {figures['load_average_end']:.1f}, on {os.cpu_count()} cores")  # fmt: skip
