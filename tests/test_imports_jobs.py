@@ -169,3 +169,26 @@ def test_an_import_whose_server_was_killed_resumes_on_the_next_start(
             time.sleep(0.2)
         assert job["status"] == "succeeded", job
     assert _counts(data) == (CONVERSATIONS, CONVERSATIONS * MESSAGES)
+
+
+def test_an_import_cancelled_through_another_server_process_stops(
+    tmp_path: Path, big_export: bytes
+) -> None:
+    # Two servers on one data dir: the cancel reaches b, the import runs on a.
+    config = write_config(tmp_path / "c.toml", [], "models = []")
+    data = tmp_path / "data"
+    with LiveServer(config, data) as a, LiveServer(config, data) as b:
+        files = {"file": ("export.zip", big_export, "application/zip")}
+        r = httpx.post(f"{a.url}/api/imports", data={"kind": "chatgpt"}, files=files)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        while _counts(data)[0] == 0:
+            time.sleep(0.05)
+        cancelled = httpx.post(f"{b.url}/api/imports/{job_id}/cancel", timeout=30).json()
+        assert cancelled["status"] == "cancelled", cancelled
+        time.sleep(1.5)  # a's heartbeat reads the row within 0.5 s; then a batch at most
+        stopped = _counts(data)
+        time.sleep(1.5)
+        assert _counts(data) == stopped and stopped[0] < CONVERSATIONS
+        job = httpx.get(f"{a.url}/api/imports/{job_id}").json()
+        assert (job["status"], job["error"]) == ("cancelled", "cancelled by the user"), job
