@@ -123,8 +123,8 @@ class KnowledgeConfig(BaseModel):
     ingest_workers: int = Field(
         2,
         ge=1,
-        description="Ingestion jobs run at once, each of another user: one user's jobs run "
-        "in turn, and never hold up another user's.",
+        description="Ingestion jobs this server runs at once, each of another user (across "
+        "servers): one user's jobs run in turn, and never hold up another user's.",
     )
     allow_private_urls: bool = Field(
         False,
