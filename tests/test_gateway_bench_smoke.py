@@ -18,8 +18,12 @@ ACCOUNTS = ["--accounts", "--soak-users", "3"]
 
 
 @pytest.mark.parametrize("mode", [[], ACCOUNTS], ids=["single-user", "accounts"])
-def test_gateway_bench_measures_every_path(tmp_path: Path, mode: list[str]) -> None:
+def test_gateway_bench_measures_every_path(
+    tmp_path: Path, mode: list[str], request: pytest.FixtureRequest
+) -> None:
     out = tmp_path / "gateway.json"
+    if mode:  # with accounts, Causerie on PostgreSQL is measured too (a real server)
+        mode = [*mode, "--postgresql", request.getfixturevalue("postgres").fresh()]
     cmd = [sys.executable, "-m", "bench.gateway", "--seconds", "1", "--warmup", "0.5", *mode]
     cmd += ["--rounds", "1", "--concurrency", "2", "--tokens", "50"]
     cmd += ["--soak-seconds", "2", "--soak-streams", "4", "--soak-pace-ms", "5"]
@@ -31,7 +35,10 @@ def test_gateway_bench_measures_every_path(tmp_path: Path, mode: list[str]) -> N
     figures = json.loads(out.read_text())
     assert figures["accounts"] is bool(mode)
     cells = {c["gateway"]: c for c in figures["cells"]}
-    assert set(cells) == {"direct", "relay", "causerie"}
+    assert set(cells) == {"direct", "relay", "causerie"} | ({"causerie-pg"} if mode else set())
+    assert figures["postgresql"] is bool(mode)
+    if mode:
+        assert "Causerie on PostgreSQL CPU/request" in done.stdout
     for cell in cells.values():
         assert cell["requests"] > 0 and cell["errors"] == 0, cell
     assert cells["causerie"]["cpu_ms_per_request"] > 0 and cells["causerie"]["rss_mb"] > 0

@@ -53,7 +53,13 @@ async def test_upload_a_chatgpt_zip_then_export_and_restore(tmp_path: Path) -> N
         assert down.status_code == 200
         assert down.headers["content-type"] == "application/zip"
         names = zipfile.ZipFile(io.BytesIO(down.content)).namelist()
-        assert set(names) == {"manifest.json", "conversations.jsonl"}
+        assert set(names) == {
+            "manifest.json",
+            "account.json",
+            "conversations.jsonl",
+            "collections.jsonl",
+            "documents.jsonl",
+        }
 
     async with app_client(modelless(tmp_path / "b")) as c:
         files = {"file": ("causerie-export.zip", down.content, "application/zip")}

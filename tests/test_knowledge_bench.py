@@ -30,3 +30,15 @@ def test_knowledge_bench_runs_every_measurement(tmp_path: Path) -> None:
     # Evidence sentences make a shorter prompt than whole chunks, longer than none.
     assert ttft["no_context"]["prompt_tokens"] < ttft["grounded"]["prompt_tokens"]
     assert ttft["grounded"]["prompt_tokens"] < ttft["whole_chunks"]["prompt_tokens"]
+
+
+def test_knowledge_bench_times_postgresql_next_to_sqlite(tmp_path: Path, postgres) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "figures.json"
+    cmd = [sys.executable, "-m", "bench.knowledge", "--only", "latency", "--chunks", "100"]
+    cmd += ["--queries", "3", "--postgresql", postgres.fresh(), "--json", str(out)]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "hybrid p50 on PostgreSQL = " in done.stdout
+    figures = json.loads(out.read_text())
+    for name in ("latency", "latency_postgresql"):
+        assert figures[name]["chunks"] == 100 and figures[name]["hybrid"]["n"] == 3

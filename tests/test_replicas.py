@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -219,6 +220,39 @@ def test_a_response_whose_replica_died_becomes_failed(
     assert got.status == "failed" and got.error.code == "server_error", got
     with pytest.raises(openai.BadRequestError, match="is failed and not running"):
         _sdk(a).responses.cancel(killed[0])
+
+
+def test_stop_through_one_replica_stops_the_reply_another_streams(
+    replicas: tuple[str, list[LiveServer]],
+) -> None:
+    _, (a, b, c) = replicas
+    conv = httpx.post(f"{a.url}/api/conversations", json={}).json()["id"]
+    body = {"content": "Count from 1 to 1000, one number per line.", "max_tokens": 1500}
+    kind, reply, stopped_at, deltas = None, None, None, 0
+    with httpx.stream(
+        "POST", f"{b.url}/api/conversations/{conv}/messages", json=body, timeout=120
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("event:"):
+                kind = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and kind in ("message", "delta", "done"):
+                data = json.loads(line.removeprefix("data:"))
+                deltas += kind == "delta"
+                if kind == "message" and data["role"] == "assistant":
+                    reply = data
+                elif kind == "delta" and stopped_at is None and deltas >= 10:
+                    stop = httpx.post(
+                        f"{c.url}/api/conversations/{conv}/messages/{reply['id']}/stop"
+                    )
+                    assert stop.status_code == 200, stop.text
+                    stopped_at = time.monotonic()
+                elif kind == "done":
+                    done = data
+    assert stopped_at is not None and time.monotonic() - stopped_at < 5
+    assert (done["status"], done["stopped"]) == ("interrupted", True), done
+    assert done["content"] and done["finish_reason"] is None  # cut, not ended by the model
+    stored = httpx.get(f"{a.url}/api/conversations/{conv}").json()["messages"][-1]
+    assert (stored["status"], stored["content"]) == ("interrupted", done["content"])
 
 
 def test_a_request_limit_is_exact_across_replicas(

@@ -31,19 +31,24 @@ from bench.gateway.accounts import create_admin, create_keys, login
 from bench.gateway.fake_upstream import FakeUpstream, free_port
 from bench.gateway.load import Run, run_load
 from bench.gateway.procs import Proc, cpu_seconds, python_module, rss_bytes
+from bench.postgres import postgresql
 
 MB = 1024 * 1024
 BENCH_ADMIN = "bench"  # the admin whose key the measured requests carry (--accounts)
 DEFAULT_LITELLM = Path.home() / ".cache" / "litellm-venv" / "bin" / "litellm"
 
 
-def causerie(upstream: str, work: Path, pace_ms: int, accounts: bool) -> Proc:
+def causerie(
+    upstream: str, work: Path, pace_ms: int, accounts: bool, database_url: str | None = None
+) -> Proc:
     """`causerie serve` with one remote model for the bench and one paced for the soak."""
     port = free_port()
+    work.mkdir(exist_ok=True)
     config = work / "causerie.toml"
+    database = f'database_url = "{database_url}"\n' if database_url else ""
     config.write_text(
         f"""log_level = "warning"
-
+{database}
 [[models]]
 name = "bench"
 provider = "openai-compatible"
@@ -61,7 +66,8 @@ upstream_model = "pace:{pace_ms}"
         create_admin(config, work / "data", BENCH_ADMIN)
     cmd = python_module("causerie", "serve", "--config", str(config), "--port", str(port))
     cmd += ["--data-dir", str(work / "data")]
-    return Proc("causerie", cmd, f"http://127.0.0.1:{port}", "/ready", log=work / "causerie.log")
+    name = "causerie-pg" if database_url else "causerie"
+    return Proc(name, cmd, f"http://127.0.0.1:{port}", "/ready", log=work / "causerie.log")
 
 
 def bench_key(proc: Proc) -> str:
@@ -221,14 +227,14 @@ def report(cells: list[dict[str, Any]]) -> None:
     """The table, then the comparisons the issue asks for."""
     direct = {c["concurrency"]: c for c in cells if c["gateway"] == "direct"}
     print(
-        f"{'gateway':<9} {'conc':>4} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'+p50':>7} "
+        f"{'gateway':<11} {'conc':>4} {'req/s':>7} {'p50 ms':>8} {'p99 ms':>8} {'+p50':>7} "
         f"{'+p99':>7} {'ttft':>6} {'+ttft':>6} {'cpu ms/req':>10} {'rss MB':>7} {'err':>4}"
     )
     for c in cells:
         d = direct[c["concurrency"]]
         added = c["gateway"] != "direct"
         print(
-            f"{c['gateway']:<9} {c['concurrency']:>4} {c['rps']:>7.1f} {c['p50_ms']:>8.1f} "
+            f"{c['gateway']:<11} {c['concurrency']:>4} {c['rps']:>7.1f} {c['p50_ms']:>8.1f} "
             f"{c['p99_ms']:>8.1f} "
             + (f"{c['p50_ms'] - d['p50_ms']:>7.1f} " if added else f"{'-':>7} ")
             + (f"{c['p99_ms'] - d['p99_ms']:>7.1f} " if added else f"{'-':>7} ")
@@ -252,6 +258,13 @@ def report(cells: list[dict[str, Any]]) -> None:
                 f"  c={conc}: LiteLLM CPU/stream = {cpu['ll'] / cpu['cz']:.1f}x Causerie's; "
                 f"Causerie req/s = {cz['rps'] / ll['rps']:.1f}x LiteLLM's"
             )
+        pg = by.get(("causerie-pg", conc))
+        if cpu.get("cz") and pg and pg.get("cpu_ms_per_request"):
+            print(
+                f"  c={conc}: Causerie on PostgreSQL CPU/request = "
+                f"{pg['cpu_ms_per_request'] / cpu['cz']:.2f}x on SQLite (target <= 1.2x); "
+                f"req/s {pg['rps'] / cz['rps']:.2f}x"
+            )
     if (c1 := by.get(("causerie", 1))) and 1 in direct:
         print(
             f"  c=1: Causerie adds {c1['p50_ms'] - direct[1]['p50_ms']:.1f} ms p50 end to end "
@@ -260,14 +273,25 @@ def report(cells: list[dict[str, Any]]) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.postgresql:
+        return await _run(args, None)
+    with postgresql(args.postgresql) as url:
+        return await _run(args, url)
+
+
+async def _run(args: argparse.Namespace, database_url: str | None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="causerie-gw-bench-"))
     upstream = FakeUpstream().start()
     procs: dict[str, Proc] = {}
     try:
         procs["causerie"] = causerie(upstream.url, work, args.soak_pace_ms, args.accounts).start()
-        auth: dict[str, str] = {}
-        if args.accounts:
-            auth["Authorization"] = f"Bearer {bench_key(procs['causerie'])}"
+        auth: dict[str, dict[str, str]] = {}
+        if database_url:  # the same server on PostgreSQL, measured in the same rounds
+            pg = causerie(upstream.url, work / "pg", args.soak_pace_ms, args.accounts, database_url)
+            procs["causerie-pg"] = pg.start()
+        for name in ("causerie", "causerie-pg"):
+            if args.accounts and name in procs:
+                auth[name] = {"Authorization": f"Bearer {bench_key(procs[name])}"}
         procs["relay"] = relay(upstream.url, work).start()
         if args.litellm.exists():
             procs["litellm"] = litellm(args.litellm, upstream.url, work).start()
@@ -278,6 +302,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             ("relay", procs["relay"].url, "ok", procs["relay"]),
             ("causerie", procs["causerie"].url, "bench", procs["causerie"]),
         ]
+        if "causerie-pg" in procs:
+            targets.append(("causerie-pg", procs["causerie-pg"].url, "bench", procs["causerie-pg"]))
         if "litellm" in procs:
             targets.append(("litellm", procs["litellm"].url, "bench", procs["litellm"]))
         # Rounds interleave the gateways, so that a busy moment of the machine hits them all;
@@ -286,7 +312,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for r in range(args.rounds):
             for conc in args.concurrency:
                 for name, url, model, proc in targets:
-                    headers = auth if name == "causerie" else None
+                    headers = auth.get(name)
                     cell = await measure(name, url, model, proc, conc, args, headers)
                     print(
                         f"  round {r + 1} {name} c={conc}: {cell['rps']:.1f} req/s, "
@@ -303,9 +329,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             "tokens": args.tokens,
             "seconds": args.seconds,
             "accounts": args.accounts,
+            "postgresql": bool(database_url),
         }
         if args.soak_seconds > 0:
-            result["soak"] = s = await soak(procs["causerie"], work, args, auth)
+            result["soak"] = s = await soak(procs["causerie"], work, args, auth.get("causerie", {}))
             who = (
                 f", {s['users']} users with an API key per stream"
                 if s["users"]
@@ -348,6 +375,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--soak-users", type=int, default=0, help="soak with accounts: N users, a key per stream"
+    )
+    parser.add_argument(
+        "--postgresql",
+        metavar="URL",
+        help="also measure Causerie on this empty PostgreSQL database, in the same rounds "
+        "('pgserver': a temporary one from the pgserver package)",
     )
     parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()

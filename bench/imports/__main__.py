@@ -89,8 +89,11 @@ def build(path: Path, conversations: int, messages: int, shards: int) -> None:
                 f.write(b"]")
 
 
-def run(export: Path, data: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS MB and stderr of one `causerie import chatgpt`."""
+def run(export: Path, data: Path) -> tuple[float, float, str, float]:
+    """Wall seconds, peak RSS MB, stderr and CPU seconds of one `causerie import chatgpt`.
+
+    CPU seconds (user + system) change little with the machine's load, wall time a lot.
+    """
     cmd = [sys.executable, "-m", "causerie", "import", "chatgpt", str(export)]
     started = time.monotonic()
     proc = subprocess.Popen([*cmd, "--data-dir", str(data)], stderr=subprocess.PIPE, text=True)
@@ -100,7 +103,7 @@ def run(export: Path, data: Path) -> tuple[float, float, str]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise SystemExit(f"import failed ({proc.returncode}):\n{err}")
-    return elapsed, usage.ru_maxrss / 1024, err
+    return elapsed, usage.ru_maxrss / 1024, err, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -119,10 +122,17 @@ def main() -> None:
             f"{export.stat().st_size / 1e6:.1f} MB zipped, built in {time.monotonic() - t:.1f} s"
         )
         first = run(export, Path(tmp) / "data")
-        print(f"first import: {first[0]:.1f} s, peak RSS {first[1]:.0f} MB (targets 60 s, 300 MB)")
+        print(
+            f"first import: {first[0]:.1f} s ({first[3]:.1f} s of CPU), peak RSS {first[1]:.0f} MB"
+            " (targets 60 s, 300 MB)"
+        )
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         print(first[2].strip().splitlines()[-1])
         again = run(export, Path(tmp) / "data")
-        print(f"re-import (nothing new): {again[0]:.1f} s, peak RSS {again[1]:.0f} MB")
+        print(
+            f"re-import (nothing new): {again[0]:.1f} s ({again[3]:.1f} s of CPU), "
+            f"peak RSS {again[1]:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

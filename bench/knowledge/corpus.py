@@ -9,8 +9,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
+from causerie.knowledge import pgsearch
 from causerie.knowledge.evaluation import load_faq
 from causerie.knowledge.service import KnowledgeService
 from causerie.knowledge.tables import ChunkRow, Document
@@ -77,6 +78,13 @@ def generate_collection(service: KnowledgeService, chunks: int, seed: int = 7) -
                         }
                     )  # fmt: skip
                     pos += len(t) + 2
-                s.execute(insert(ChunkRow), rows)
+                if service.in_database:  # PostgreSQL: vectors in pgvector, as index() does
+                    ids = s.scalars(insert(ChunkRow).returning(ChunkRow.id), rows).all()
+                    pgsearch.store_vectors(s, ids, vecs)
+                else:
+                    s.execute(insert(ChunkRow), rows)
                 made += n
+    if service.in_database:
+        with service.db.session() as s:
+            s.execute(text("ANALYZE"))  # fresh statistics, as autovacuum would give later
     return col

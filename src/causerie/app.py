@@ -38,11 +38,13 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(services.db.prepare)
         await anyio.to_thread.run_sync(services.knowledge.start)
+        await anyio.to_thread.run_sync(services.imports.start)  # after: its leases recovered
         services.quotas.start()
         services.catalog.start_loading()
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(services.imports.close)  # before: it holds leases
             await anyio.to_thread.run_sync(services.knowledge.close)
             await services.catalog.close()  # no more replies, so no more usage to record
             await anyio.to_thread.run_sync(services.quotas.close)  # writes pending usage
@@ -76,5 +78,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(knowledge.v1_router)
     app.include_router(imports.router)
     app.include_router(websearch.router)
+    app.include_router(imports.admin_router)
     mount_ui(app)  # last: the UI at / must not shadow the API routes
     return app

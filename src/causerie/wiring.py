@@ -46,7 +46,7 @@ def build_services(settings: Settings) -> Services:
     db = Database(make_engine(settings.db_url))
     providers = build_providers(settings)
     metrics = Metrics()
-    knowledge = build_knowledge(settings.knowledge, db, settings.web_search)
+    knowledge = build_knowledge(settings.knowledge, db, settings.spool_dir, settings.web_search)
     catalog = ModelCatalog(
         providers,
         settings.default_model,
@@ -78,7 +78,9 @@ def build_services(settings: Settings) -> Services:
             settings.login_failures_per_address,
             settings.login_window_seconds,
         ),
-        imports=ImportJobs(ImportService(db), settings.data_dir / "imports"),
+        imports=ImportJobs(
+            ImportService(db, knowledge.service), knowledge.jobs, settings.data_dir / "imports"
+        ),
         responses=ResponseService(db, completions),
         stored_completions=StoredCompletions(db),
     )

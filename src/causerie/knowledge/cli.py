@@ -47,7 +47,7 @@ def ingest(sources: tuple[str, ...], collection: str, config: Path | None, data_
     files = _sources(sources)
     db = Database(make_engine(settings.db_url))
     db.prepare()
-    knowledge = build_knowledge(settings.knowledge, db)
+    knowledge = build_knowledge(settings.knowledge, db, settings.spool_dir)
     failed = 0
     try:
         col = knowledge.service.collection_by_name(LOCAL_USER_ID, collection, create=True)

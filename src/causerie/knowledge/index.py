@@ -9,13 +9,15 @@ behind pgvector and tsvector.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from causerie.knowledge import bm25
 from causerie.knowledge.textmatch import content_words, stem
 
 # Fusion, chosen on Debian's FAQ (bench/README.md, "Knowledge"; a smooth optimum, not a
@@ -31,6 +33,9 @@ TEXT_WEIGHT = 0.5
 # most chunks costs much and weighs little in BM25. Terms are taken rarest first until
 # their postings reach this budget (the rarest one is always kept).
 POSTINGS_BUDGET = 10_000
+# A query's words past this many are not searched: each costs index reads, and a pasted
+# page as a question (grounding searches the user's message) would cost hundreds.
+MAX_QUERY_TERMS = 64
 
 
 def query_terms(query: str) -> list[tuple[str, bool]]:
@@ -40,13 +45,8 @@ def query_terms(query: str) -> list[tuple[str, bool]]:
     plurals and conjugations in both French and English ("paquets" -> "paque*").
     """
     cut = ((stem(w), w) for w in content_words(query))
-    return list(dict.fromkeys((t, t != w) for t, w in cut))  # a cut word is a prefix
-
-
-def fts_query(terms: Sequence[tuple[str, bool]]) -> str | None:
-    """An FTS5 MATCH expression for any of the terms."""
-    parts = [f'"{t}"*' if prefix else f'"{t}"' for t, prefix in terms]
-    return " OR ".join(parts) if parts else None
+    terms = list(dict.fromkeys((t, t != w) for t, w in cut))  # a cut word is a prefix
+    return terms[:MAX_QUERY_TERMS]
 
 
 def _document_frequency(s: Session, term: str, prefix: bool) -> int:
@@ -59,30 +59,46 @@ def _document_frequency(s: Session, term: str, prefix: bool) -> int:
 
 
 class TermFrequencies:
-    """Document frequencies of query terms, remembered until the index changes."""
+    """Document frequencies of query terms and collection statistics, remembered until
+    the index changes."""
 
     MAX_TERMS = 50_000
+    MAX_STATS = 32  # collection sets (each holds a length per chunk: kept few)
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, bool], int] = {}
+        self._known: dict[Any, Any] = {}
+        self._stats: dict[Any, Any] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
         """Forget everything (documents were added or removed)."""
         with self._lock:
-            self._known = {}
+            self._known, self._stats = {}, {}
+
+    def _remember(self, memo: dict, size: int, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in memo:
+                return memo[key]
+        value = compute()
+        with self._lock:
+            if len(memo) >= size:
+                memo.clear()
+            memo[key] = value
+        return value
 
     def get(self, s: Session, term: tuple[str, bool]) -> int:
         """The number of chunks containing term (a prefix counts all its words)."""
-        with self._lock:
-            if term in self._known:
-                return self._known[term]
-        count = _document_frequency(s, *term)
-        with self._lock:
-            if len(self._known) >= self.MAX_TERMS:
-                self._known = {}
-            self._known[term] = count
-        return count
+        return self._remember(
+            self._known, self.MAX_TERMS, term, lambda: _document_frequency(s, *term)
+        )
+
+    def stats(self, s: Session, collections: Sequence[str]) -> bm25.Stats:
+        """The chunk lengths of these collections (checked against the database's state:
+        another process on the same file may have changed them)."""
+        key = (tuple(sorted(collections)), bm25.collection_version(s, collections))
+        return self._remember(
+            self._stats, self.MAX_STATS, key, lambda: bm25.collection_stats(s, collections)
+        )
 
 
 def affordable_terms(
@@ -99,21 +115,6 @@ def affordable_terms(
     return [t for t in terms if t in kept]
 
 
-# Ranking first and filtering by collection after reads only the best rows' chunks: the
-# join on every match read a large row (text and vector) per match, most of the time spent.
-_RANKED = (
-    "SELECT c.id FROM (SELECT rowid, rank FROM knowledge_fts WHERE knowledge_fts MATCH :q "
-    "ORDER BY rank LIMIT :n) f JOIN knowledge_chunks c ON c.id = f.rowid "
-    "WHERE c.collection_id IN :cols ORDER BY f.rank LIMIT :k"
-)
-_FILTERED = (
-    "SELECT c.id FROM knowledge_fts f JOIN knowledge_chunks c ON c.id = f.rowid "
-    "WHERE knowledge_fts MATCH :q AND c.collection_id IN :cols "
-    "ORDER BY bm25(knowledge_fts) LIMIT :k"
-)
-OVERFETCH = 4  # candidates ranked over the whole index per result wanted
-
-
 def fts_search(
     s: Session,
     query: str,
@@ -121,22 +122,14 @@ def fts_search(
     k: int,
     frequencies: TermFrequencies | None = None,
 ) -> list[int]:
-    """Chunk ids best matching query by BM25, within the given collections."""
-    expr = fts_query(affordable_terms(s, query_terms(query), frequencies))
-    if expr is None or not collections:
+    """Chunk ids best matching query by BM25 over the given collections only."""
+    if not collections:
         return []
-    values = {"q": expr, "cols": list(collections), "k": k, "n": k * OVERFETCH}
-    ids = _run(s, _RANKED, values)
-    if len(ids) < k:
-        # Other collections took most of the best matches (or there are few): rank only
-        # the matches of these collections, which reads every match's chunk.
-        ids = _run(s, _FILTERED, values)
-    return ids
-
-
-def _run(s: Session, sql: str, values: dict) -> list[int]:
-    stmt = text(sql).bindparams(bindparam("cols", expanding=True))
-    return [row[0] for row in s.execute(stmt, values)]
+    terms = affordable_terms(s, query_terms(query), frequencies)
+    if not terms:
+        return []
+    memo = frequencies or TermFrequencies()
+    return bm25.rank(s, terms, k, memo.stats(s, collections))
 
 
 @dataclass(frozen=True, eq=False)

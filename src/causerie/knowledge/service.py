@@ -34,6 +34,9 @@ from causerie.store.models import Conversation, utcnow
 EMBED_BATCH = 4
 SNIPPET_CHARS = 300
 SEARCH_MODES = ("hybrid", "text", "vector")
+# Text longer than this many characters per allowed token is refused before it is
+# tokenised: counting is itself work (about 2 s per MiB), and real text averages 3-6.
+CHARS_PER_TOKEN_MAX = 16
 
 
 class Cancelled(Exception):
@@ -118,9 +121,10 @@ class Hit:
 class KnowledgeService:
     """Collections of documents, indexed for words and meaning, searched together."""
 
-    def __init__(self, db: Database, embedder: Embedder):
+    def __init__(self, db: Database, embedder: Embedder, max_input_tokens: int = 512):
         self.db = db
         self.embedder = embedder
+        self.max_input_tokens = max_input_tokens
         self.vectors = VectorIndex(embedder.dim)
         self.frequencies = TermFrequencies()
         # PostgreSQL searches in the database (pgsearch.py), shared by every replica;
@@ -290,11 +294,14 @@ class KnowledgeService:
         extracted: Extracted,
         progress: Callable[[int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        in_transaction: Callable[[Session, str, str], None] | None = None,
     ) -> tuple[str, str]:
         """Chunk, embed and store a document; replaces an older one of the same name.
 
         Returns (document id, 'indexed' | 'reindexed'). Nothing is written until every
         chunk is embedded, so a cancelled or failed job leaves the collection unchanged.
+        in_transaction(session, document id, result) runs in the transaction that writes
+        the document: a job records its success there, or raises to write nothing.
         """
         text, chunks = chunk_blocks(extracted.blocks)
         vectors = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
@@ -304,12 +311,53 @@ class KnowledgeService:
             if cancelled is not None and cancelled():
                 raise Cancelled
             batch = chunks[at : at + EMBED_BATCH]
-            vectors[at : at + len(batch)] = self.embedder.passages([c.text for c in batch])
+            vectors[at : at + len(batch)] = self.embedder.passages(
+                [c.text for c in batch], bulk=True
+            )
             if progress is not None:
                 progress(at + len(batch), len(chunks))
         if cancelled is not None and cancelled():
             raise Cancelled
+        fields = {
+            "name": name,
+            "source": source,
+            "format": extracted.format,
+            "sha256": sha256,
+            "size": size,
+            "title": (extracted.title or "")[:1000] or None,
+            "text": text,
+        }
+        rows = [
+            {
+                "ordinal": c.ordinal,
+                "text": c.text,
+                "page": c.page,
+                "section": (c.section or "")[:1000] or None,
+                "start": c.start,
+                "end": c.end,
+            }
+            for c in chunks
+        ]
+        return self.store(owner, collection_id, fields, rows, vectors, in_transaction)
+
+    def store(
+        self,
+        owner: str,
+        collection_id: str,
+        fields: dict[str, Any],
+        chunks: list[dict[str, Any]],
+        vectors: np.ndarray,
+        in_transaction: Callable[[Session, str, str], None] | None = None,
+    ) -> tuple[str, str]:
+        """Write a document and its embedded chunks, replacing one of the same name.
+
+        fields: the Document columns (name, source, format, sha256, size, title, text);
+        chunks: the ChunkRow columns (ordinal, text, page, section, start, end), in the
+        order of vectors' rows, embedded by this service's embedder. Also used to restore
+        an export's documents without extracting them again. in_transaction: see index.
+        """
         self.ensure_loaded()
+        name = fields["name"]
         with self.db.session() as s:
             owned_collection(s, owner, collection_id)
             old = s.scalars(
@@ -323,29 +371,18 @@ class KnowledgeService:
             doc = Document(
                 owner_id=owner,
                 collection_id=collection_id,
-                name=name,
-                source=source,
-                format=extracted.format,
-                sha256=sha256,
-                size=size,
-                title=(extracted.title or "")[:1000] or None,
-                text=text,
                 embedder=self.embedder.name,
                 chunk_count=len(chunks),
+                **fields,
             )
             s.add(doc)
             s.flush()
             rows = [
                 {
+                    **c,
                     "document_id": doc.id,
                     "collection_id": collection_id,
                     "owner_id": owner,
-                    "ordinal": c.ordinal,
-                    "text": c.text,
-                    "page": c.page,
-                    "section": (c.section or "")[:1000] or None,
-                    "start": c.start,
-                    "end": c.end,
                     "embedding": vectors[i].tobytes(),
                 }
                 for i, c in enumerate(chunks)
@@ -353,12 +390,14 @@ class KnowledgeService:
             ids = _insert_chunks(s, rows)
             if self.in_database:
                 pgsearch.store_vectors(s, ids, vectors)
-            doc_id = doc.id
+            doc_id, result = doc.id, "reindexed" if old else "indexed"
+            if in_transaction is not None:
+                in_transaction(s, doc_id, result)
         self.vectors.remove(old_chunks)
         if not self.in_database:
             self.vectors.add(ids, collection_id, vectors)
         self.frequencies.clear()
-        return doc_id, "reindexed" if old else "indexed"
+        return doc_id, result
 
     # -- search ------------------------------------------------------------------
 
@@ -405,13 +444,21 @@ class KnowledgeService:
         k: int = 10,
         mode: str = "hybrid",
         query_vector: np.ndarray | None = None,
+        on_tokens: Callable[[int], None] | None = None,
     ) -> list[Hit]:
-        """The k best chunks for query: full-text, vectors, or both fused by rank."""
+        """The k best chunks for query: full-text, vectors, or both fused by rank.
+
+        Embedding the query is bounded by max_input_tokens; on_tokens hears its cost.
+        """
         if mode not in SEARCH_MODES:
             raise InvalidRequest(f"mode must be one of {', '.join(SEARCH_MODES)}.", param="mode")
         if not query.strip():
             raise InvalidRequest("The query is empty.", param="query")
         cols = self.check_collections(owner, collection_ids)
+        if mode != "text" and query_vector is None:
+            tokens = self.input_tokens(query, "The query", param="query")
+            if on_tokens is not None:
+                on_tokens(tokens)
         depth = max(k * 4, 40)  # each list goes deeper than k so fusion has overlap to use
         q = None
         if mode in ("hybrid", "vector"):
@@ -446,9 +493,28 @@ class KnowledgeService:
         out = {cid: np.frombuffer(blob, dtype=np.float32) for cid, blob in rows}
         return {cid: v for cid, v in out.items() if v.shape[0] == self.embedder.dim}
 
-    def embed(self, texts: Sequence[str], as_query: bool = False) -> np.ndarray:
+    def embed(self, texts: Sequence[str], as_query: bool = False, bulk: bool = False) -> np.ndarray:
         """Vectors for texts (the /v1/embeddings endpoint and evidence selection)."""
-        return self.embedder.queries(texts) if as_query else self.embedder.passages(texts)
+        if as_query:
+            return self.embedder.queries(texts, bulk=bulk)
+        return self.embedder.passages(texts, bulk=bulk)
+
+    def input_tokens(self, text: str, what: str, param: str = "input") -> int:
+        """The embedder's token count of text; 400 past max_input_tokens (never truncated)."""
+        limit = self.max_input_tokens
+        if len(text) > limit * CHARS_PER_TOKEN_MAX:
+            tokens = None
+        else:
+            tokens = self.embedder.count_tokens(text)
+        if tokens is None or tokens > limit:
+            size = f"{tokens} tokens" if tokens is not None else f"{len(text)} characters"
+            raise InvalidRequest(
+                f"{what} is too long for '{self.embedder.name}' ({size}); it takes at most "
+                f"{limit} tokens. Shorten it or split it.",
+                param=param,
+                code="context_length_exceeded",
+            )
+        return tokens
 
     # -- conversations -----------------------------------------------------------
 

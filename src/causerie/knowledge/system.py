@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from causerie.knowledge.embeddings import make_embedder
 from causerie.knowledge.fetch import Fetcher
@@ -35,13 +36,18 @@ class Knowledge:
 
 
 def build_knowledge(
-    config: KnowledgeConfig, db: Database, web_config: WebSearchConfig | None = None
+    config: KnowledgeConfig,
+    db: Database,
+    spool_dir: Path,
+    web_config: WebSearchConfig | None = None,
 ) -> Knowledge:
     """Wire the knowledge services (the embedding model loads on first use).
 
-    A web search engine configured without its key is a ValueError here, at start-up.
+    Uploads wait for their job in spool_dir (under the data directory). A web search
+    engine configured without its key is a ValueError here, at start-up.
     """
-    service = KnowledgeService(db, make_embedder(config.embedder, config.embed_threads))
+    embedder = make_embedder(config.embedder, config.embed_threads)
+    service = KnowledgeService(db, embedder, max_input_tokens=config.max_embedding_input_tokens)
     fetcher = Fetcher(
         max_bytes=config.max_document_bytes,
         timeout=config.fetch_timeout,
@@ -51,7 +57,9 @@ def build_knowledge(
         service,
         max_bytes=config.max_document_bytes,
         fetcher=fetcher,
+        spool_dir=spool_dir,
         lease_seconds=config.job_lease_seconds,
+        workers=config.ingest_workers,
     )
     grounder = Grounder(service, config)
     engine = build_engine(web_config) if web_config is not None else None

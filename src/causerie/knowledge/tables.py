@@ -87,14 +87,19 @@ class ChunkRow(Base):
 
 
 class Job(Base):
-    """One ingestion of one file or URL: queued -> running -> succeeded|failed|cancelled."""
+    """One background job: queued -> running -> succeeded|failed|cancelled.
+
+    kind "ingest": one file or URL into a collection; kind "import": an uploaded export
+    (services/imports/jobs.py), with no collection, its summary in `report`.
+    """
 
     __tablename__ = "knowledge_jobs"
     __table_args__ = (Index("ix_knowledge_jobs_collection", "collection_id", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    collection_id: Mapped[str] = mapped_column(
+    kind: Mapped[str] = mapped_column(String(16), default="ingest", server_default="ingest")
+    collection_id: Mapped[str | None] = mapped_column(
         ForeignKey("knowledge_collections.id", ondelete="CASCADE")
     )
     document_id: Mapped[str | None] = mapped_column(String(32))  # no FK: jobs outlive documents
@@ -107,11 +112,26 @@ class Job(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     error_detail: Mapped[dict | None] = mapped_column(JSON)  # code and figures, for the UI
+    report: Mapped[dict | None] = mapped_column(JSON)  # an import's summary
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The process that owns the job while it is active, until its heartbeat stops renewing.
     lease_owner: Mapped[str | None] = mapped_column(String(32))
     lease_expires: Mapped[datetime | None] = mapped_column()
+    # Runs begun: a job whose process died is queued again, up to a limit (a poison file).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    media_type: Mapped[str | None] = mapped_column(String(200))
+
+
+class JobUpload(Base):
+    """An uploaded file waiting for its job, in the database so any replica can run it."""
+
+    __tablename__ = "knowledge_job_uploads"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("knowledge_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ConversationCollection(Base):

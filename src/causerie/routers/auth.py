@@ -23,10 +23,11 @@ PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/state"})
 # Where a stale or unknown session cookie counts as no cookie: refusing it there would
 # leave the user no way to sign in again short of clearing cookies by hand.
 SIGN_IN_PATHS = PUBLIC_PATHS | {"/api/auth/logout"}
-# Model calls: these are what rate limits and token quotas count.
+# Model calls: these are what rate limits and token quotas count (a search embeds its query).
 METERED = re.compile(
     r"^/v1/(chat/completions|embeddings|responses)$"
     r"|^/api/conversations/[^/]+/messages(/[^/]+/regenerate)?$"
+    r"|^/api/knowledge/search$"
 )
 
 

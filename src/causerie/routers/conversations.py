@@ -136,6 +136,12 @@ def regenerate(
     return _stream(svc.reply(turn, billed_to(request)))
 
 
+@router.post("/conversations/{conv_id}/messages/{message_id}/stop")
+def stop_reply(conv_id: str, message_id: str, request: Request) -> dict:
+    """Stop a reply being streamed, whichever replica streams it."""
+    return services(request).conversations.stop(owner(request), conv_id, message_id)
+
+
 def _stream(events: AsyncIterator[Event]) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
         async for event in events:

@@ -26,7 +26,6 @@ router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
 conversation_router = APIRouter(prefix="/api/conversations", tags=["knowledge"])
 v1_router = APIRouter(prefix="/v1", tags=["openai"])
 MAX_EMBEDDING_INPUTS = 2048
-MAX_EMBEDDING_CHARS = 8192 * 4
 UPLOAD_PATH = re.compile(r"/api/knowledge/collections/[^/]+/documents")
 MULTIPART_OVERHEAD = 64 * 1024  # part headers and boundaries around the file
 
@@ -186,8 +185,16 @@ def delete_document(document_id: str, request: Request) -> Response:
 @router.post("/search")
 def search(body: SearchRequest, request: Request) -> dict:
     """Hybrid (or full-text only, or vector only) search over collections."""
-    hits = _k(request).service.search(
-        owner(request), body.query, body.collections, k=body.k, mode=body.mode
+    svc = _k(request).service
+    user_id, key_id = billed_to(request)
+
+    def meter(tokens: int) -> None:  # the query's embedding, counted like /v1/embeddings
+        services(request).quotas.record(
+            user_id, key_id, svc.embedder.name, {"prompt_tokens": tokens}
+        )
+
+    hits = svc.search(
+        owner(request), body.query, body.collections, k=body.k, mode=body.mode, on_tokens=meter
     )
     return {"object": "list", "data": [h.json() for h in hits]}
 
@@ -241,8 +248,9 @@ def create_embeddings(body: CreateEmbeddingRequest, request: Request) -> dict:
         raise InvalidRequest(
             f"'{embedder.name}' makes {embedder.dim}-dimensional vectors.", param="dimensions"
         )
-    vectors = knowledge.service.embed(texts, as_query=body.input_type == "query")
-    tokens = sum(embedder.count_tokens(t) for t in texts)
+    tokens = _request_tokens(knowledge, texts)
+    # Bulk: the embedder serves searches between this request's inputs.
+    vectors = knowledge.service.embed(texts, as_query=body.input_type == "query", bulk=True)
     user_id, key_id = billed_to(request)
     # Counted like a chat's prompt: in usage, and against the tokens/day quota.
     services(request).quotas.record(user_id, key_id, embedder.name, {"prompt_tokens": tokens})
@@ -270,9 +278,23 @@ def _inputs(value: str | list[str] | list[int] | list[list[int]]) -> list[str]:
     for i, t in enumerate(texts):
         if not t.strip():
             raise InvalidRequest(f"Input {i} is empty.", param="input")
-        if len(t) > MAX_EMBEDDING_CHARS:
-            raise InvalidRequest(f"Input {i} is too long.", param="input")
     return [str(t) for t in texts]
+
+
+def _request_tokens(knowledge: Knowledge, texts: list[str]) -> int:
+    """Tokens of the whole request, each input and the sum bounded before any embedding."""
+    limit = knowledge.config.max_embedding_request_tokens
+    total = 0
+    for i, text in enumerate(texts):
+        total += knowledge.service.input_tokens(text, f"Input {i}")
+        if total > limit:
+            raise InvalidRequest(
+                f"The inputs pass {limit} tokens in all (at input {i}); this server embeds "
+                f"at most {limit} tokens per request. Send them in several requests.",
+                param="input",
+                code="max_tokens_per_request",
+            )
+    return total
 
 
 def _encode(vector: np.ndarray, fmt: str) -> list[float] | str:

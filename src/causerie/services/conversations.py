@@ -183,6 +183,24 @@ class ConversationService:
             s.execute(delete(Message).where(Message.conversation_id == conv.id))
             s.delete(conv)
 
+    def stop(self, owner: str, conv_id: str, message_id: str) -> dict:
+        """Stop a reply being streamed, by this process or another replica; returns it.
+
+        The request is written on the row (its error, while it is still streaming); the
+        process streaming the reply sees it when it next writes the reply (every
+        FLUSH_SECONDS while tokens arrive), ends there and stores it as stopped, so a
+        reader waits for 'streaming' to end as before. A reply not streaming is unchanged.
+        """
+        with self.db.session() as s:
+            msg = _message(s, _owned(s, owner, conv_id), message_id)
+            s.execute(
+                update(Message)
+                .where(Message.id == msg.id, Message.status == "streaming")
+                .values(error=STOPPED)
+            )
+            s.refresh(msg)
+            return message_json(msg)
+
     def switch_branch(self, owner: str, conv_id: str, message_id: str) -> dict:
         """Show the branch through a message, down to its newest leaf."""
         with self.db.session() as s:
@@ -318,11 +336,11 @@ class ConversationService:
                         time.monotonic() - last_flush > FLUSH_SECONDS
                         and len(outcome.content) > written
                     ):
-                        await anyio.to_thread.run_sync(
-                            self._save, reply_id, outcome, "streaming", None
-                        )
+                        if not await anyio.to_thread.run_sync(self._flush, reply_id, outcome):
+                            break  # Stop, asked through any replica (see stop())
                         written, last_flush = len(outcome.content), time.monotonic()
-            status, error = "complete", None
+                else:
+                    status, error = "complete", None
         except CauserieError as exc:
             # A reply cut after some text is kept as interrupted: it can be continued
             # or regenerated; one that produced nothing is an error.
@@ -340,6 +358,17 @@ class ConversationService:
                         self.completions.grounder.save, reply_id, outcome.grounding
                     )
         yield Event("done", final)
+
+    def _flush(self, reply_id: str, outcome: Outcome) -> bool:
+        """Write a streaming reply's text so far; False once someone stopped it."""
+        with self.db.session() as s:
+            written = s.execute(
+                update(Message)
+                .where(Message.id == reply_id, Message.status == "streaming")
+                .where(Message.error.is_(None))  # set by stop()
+                .values(content=outcome.content, updated_at=utcnow())
+            )
+            return written.rowcount == 1
 
     def _save(
         self,

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -48,8 +49,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16), default="user")  # admin | user
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
-    tokens_per_day: Mapped[int | None] = mapped_column(Integer)
+    requests_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    tokens_per_day: Mapped[int | None] = mapped_column(BigInteger)
     web_searches_per_day: Mapped[int | None] = mapped_column(Integer)
 
 

@@ -108,4 +108,7 @@ export const api = {
   send: (id, body, opts) => stream(`${conv(id)}/messages`, body, opts),
   regenerate: (id, messageId, opts) =>
     stream(`${conv(id)}/messages/${encodeURIComponent(messageId)}/regenerate`, {}, opts),
+  /** Stop a reply on the server too: the replica streaming it may not be ours. */
+  stop: (id, messageId) =>
+    call('POST', `${conv(id)}/messages/${encodeURIComponent(messageId)}/stop`),
 };

@@ -58,6 +58,12 @@ export async function showAccount(state) {
   const me = await api.me();
   document.getElementById('account-name').textContent = me.name;
   row.hidden = false;
+  // An administrator backs up and restores the whole instance (imports.js).
+  const admin = me.role === 'admin';
+  document.getElementById('export-instance').hidden = !admin;
+  const option = document.getElementById('import-instance');
+  option.hidden = !admin;
+  option.disabled = !admin;
   document.getElementById('logout').onclick = async () => {
     await api.logout();
     location.reload();

@@ -9,7 +9,12 @@ const POLL_MS = 400;
 export class Imports {
   constructor(app) {
     this.app = app;
+    this.job = null;
     $('import-file').addEventListener('change', (e) => this.upload(e.target));
+    // The job lives on the server: cancelling keeps what it already imported.
+    $('import-cancel').addEventListener('click', () => {
+      if (this.job) call('POST', `/api/imports/${this.job.id}/cancel`).catch(() => {});
+    });
   }
 
   async upload(input) {
@@ -17,29 +22,41 @@ export class Imports {
     input.value = '';
     if (!file) return;
     const form = new FormData();
-    form.append('kind', $('import-kind').value);
+    const kind = $('import-kind').value;
+    form.append('kind', kind);
     form.append('file', file, file.name);
     const bar = $('import-progress');
     const status = $('import-status');
     bar.hidden = false;
     bar.value = 0;
     status.textContent = `${file.name}: ${t('importRunning')}`;
+    const cancel = $('import-cancel');
     try {
-      let job = await call('POST', '/api/imports', form);
+      const url = kind === 'instance' ? '/api/admin/imports' : '/api/imports';
+      let job = await call('POST', url, form);
+      this.job = job;
+      cancel.hidden = false;
       while (job.status === 'queued' || job.status === 'running') {
         bar.value = job.progress;
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
         job = await call('GET', `/api/imports/${job.id}`);
       }
       bar.value = 1;
-      status.textContent = job.status === 'succeeded'
-        ? `${file.name}: ${summaryText(job.summary)}`
-        : `${file.name}: ${t('failed')}: ${job.error}`;
+      status.textContent = `${file.name}: ${outcomeText(job)}`;
       await this.app.sidebar.reload();
     } catch (err) {
       status.textContent = `${file.name}: ${t('failed')}: ${err.message}`;
+    } finally {
+      this.job = null;
+      cancel.hidden = true;
     }
   }
+}
+
+function outcomeText(job) {
+  if (job.status === 'succeeded') return summaryText(job.summary);
+  if (job.status === 'cancelled') return t('importCancelled');
+  return `${t('failed')}: ${job.error}`;
 }
 
 /** The job's summary in the UI's language: imported, skipped and why, errors. */
@@ -52,6 +69,9 @@ function summaryText(s) {
   ];
   for (const [reason, n] of Object.entries(s.skipped)) {
     parts.push(`${t('importSkipped')} ${n} (${reason})`);
+  }
+  for (const [kind, n] of Object.entries(s.restored || {})) {
+    if (n) parts.push(`${t('importRestored')} ${n} ${kind}`);
   }
   for (const error of s.errors) parts.push(`${t('failed')}: ${error}`);
   return parts.join(' · ');

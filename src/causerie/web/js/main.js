@@ -273,7 +273,11 @@ class App {
 
   stop() {
     const stream = this.conv && this.streams.get(this.conv.id);
-    if (stream) stream.controller.abort();
+    if (!stream) return;
+    // Closing the stream stops it where a proxy passes the disconnect on; the request
+    // stops it whichever replica streams it. A failed request changes nothing shown.
+    if (stream.reply) api.stop(stream.conv.id, stream.reply.id).catch(() => {});
+    stream.controller.abort();
   }
 
   async switchBranch(msg, step) {

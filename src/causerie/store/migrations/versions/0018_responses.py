@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018_responses"
-down_revision = "0015_web_search"
+down_revision = "0017_replicas"
 branch_labels = None
 depends_on = None
 
