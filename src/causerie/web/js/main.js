@@ -48,7 +48,7 @@ class App {
     window.addEventListener('hashchange', () => this.route());
     // Models, the list and the open conversation load side by side.
     const models = this.loadModels().then(() => this.updateModelButton());
-    await Promise.all([models, this.sidebar.reload(), this.route()]);
+    await Promise.all([models, this.sidebar.reload(), this.route(), this.webSearch.load()]);
     document.body.dataset.ready = '1';
     // Compiling KaTeX takes a while: do it now, not when the first formula scrolls in.
     requestIdleCallback(preloadMath, { timeout: 5000 });

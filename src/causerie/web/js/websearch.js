@@ -15,9 +15,15 @@ export class WebSearchToggle {
       'aria-pressed': 'false', title: t('searchWeb'), onclick: () => this.flip(),
     }, icon('globe'), h('span', { text: t('searchWeb') }));
     document.querySelector('.composer-actions')?.prepend(this.button);
-    call('GET', '/api/web-search').then((state) => {
-      this.button.hidden = !state.enabled;
-    }).catch(() => {}); // an older server: no toggle
+  }
+
+  /** Ask the server whether it has an engine (after sign-in: the route needs a session). */
+  async load() {
+    try {
+      this.button.hidden = !(await call('GET', '/api/web-search')).enabled;
+    } catch {
+      this.button.hidden = true; // an older server: no toggle
+    }
   }
 
   /** The toggle of the conversation now on screen (off for a new chat). */
