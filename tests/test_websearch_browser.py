@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests.answers_support import fake_upstream
 from tests.browser import chromium
@@ -57,10 +58,10 @@ def test_search_the_web_shows_linked_sources_and_unread_pages(
         conv_id = page.evaluate("location.hash").split("/")[-1]
         page.fill("#input", "trouble: who lit it?")
         page.keyboard.press("Enter")
-        unread = page.locator("article.msg.assistant").last.locator(".unread-pages")
-        unread.wait_for(timeout=60_000)
-        text = unread.inner_text()
-        assert "Huge page" in text and "larger than the limit" in text
-        assert "Redirect" in text and "link-local" in text
+        # The second reply by position, not .last: the first one may be the last for a
+        # moment, and its panel is re-drawn when the stream ends; expect() retries.
+        unread = page.locator("article.msg.assistant").nth(1).locator(".unread-pages")
+        for words in ("Huge page", "larger than the limit", "Redirect", "link-local"):
+            expect(unread).to_contain_text(words, timeout=60_000)
     conv = httpx.get(f"{server.url}/api/conversations/{conv_id}").json()
     assert conv["web_search"] is True  # the toggle is the conversation's
