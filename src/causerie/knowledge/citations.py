@@ -34,6 +34,12 @@ DISCOURSE = frozenset(
 WORDS_ALONE = 0.6
 WORDS_WITH_MEANING = 0.3
 MEANING_ALONE = 0.93
+# Numbers are where a small model's answers go wrong while the words still match
+# ("automated in 2008" against a source saying 1990): a claim's numbers must all be in
+# the source (a short answer already needs all of its words there). Thousands separators
+# are dropped so "1,000", "1 000" and "1000" agree.
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_THOUSANDS = re.compile(r"(?<=\d)[,\u00a0\u202f ](?=\d{3}\b)")
 
 
 def check_answer(
@@ -52,13 +58,15 @@ def check_answer(
     claims = [i for i, t in enumerate(plain) if len(t.split()) >= MIN_CLAIM_WORDS]
     verdicts: dict[int, tuple[str, int | None, float]] = {}
     source_words = [stems(s.text) for s in sources]
+    source_numbers = [numbers(s.text) for s in sources]
     if claims and sources:
         vectors = embedder.passages([plain[i] for i in claims] + [s.text for s in sources])
         claim_vecs, source_vecs = vectors[: len(claims)], vectors[len(claims) :]
         cosines = claim_vecs @ source_vecs.T
         for row, i in enumerate(claims):
+            backed = [numbers(plain[i]) <= found for found in source_numbers]
             verdicts[i] = _verdict(
-                plain[i], cosines[row], source_words, sources, embedder, written[i]
+                plain[i], cosines[row], source_words, backed, sources, embedder, written[i]
             )
     elif claims:
         verdicts = {i: ("unsupported", None, 0.0) for i in claims}
@@ -68,6 +76,11 @@ def check_answer(
             verdicts[i] = _short_verdict(text, q_words, source_words, sources, written[i])
     gaps = [answer[spans[i - 1][1] : spans[i][0]] if i else "" for i in range(len(spans))]
     return _render(plain, gaps, verdicts)
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers written in text, without thousands separators ("1,000" -> "1000")."""
+    return {n.replace(",", ".") for n in _NUMBER.findall(_THOUSANDS.sub("", text))}
 
 
 def _written(sentence: str) -> set[int]:
@@ -101,6 +114,7 @@ def _verdict(
     sentence: str,
     cosines: Any,
     source_words: list[set[str]],
+    backed: list[bool],
     sources: Sequence[Source],
     embedder: Embedder,
     written: set[int] = frozenset(),  # type: ignore[assignment]
@@ -111,7 +125,7 @@ def _verdict(
     for j, source in enumerate(sources):
         cos = float(cosines[j])
         share = coverage(words, source_words[j])
-        supported = (
+        supported = backed[j] and (
             share >= WORDS_ALONE
             or (share >= WORDS_WITH_MEANING and cos >= embedder.support_cosine)
             or cos >= max(MEANING_ALONE, embedder.support_cosine)
