@@ -80,13 +80,12 @@ def test_eval_answers_on_own_collection(tmp_path: Path) -> None:
     run = _causerie(*args, "--evidence-only", *common)  # no model: the evidence alone
     assert run.returncode == 0, run.stderr
     evidence = json.loads(out.read_text())["evidence"]
-    assert set(evidence) == {"naive", "evidence", "ranked", "pipeline"}
+    assert set(evidence) == {"naive", "evidence", "pipeline"}
     for variant in evidence.values():
         assert variant["all"]["answerable"] == 2
         assert variant["en"]["in_evidence"] == 1  # "automated in 1990" is found by all
     # The pipeline searches a follow-up with the turn before it ("In which years?").
     assert evidence["pipeline"]["follow-up"]["in_evidence"] == 1
-    assert evidence["ranked"]["follow-up"]["in_evidence"] == 1
 
 
 def test_eval_answers_rejects_a_bad_qa_file(tmp_path: Path) -> None:

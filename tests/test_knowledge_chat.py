@@ -142,7 +142,6 @@ def test_grounded_answer_cites_the_right_passage(oai: openai.OpenAI, server: Liv
     assert passage["text"] == answer["snippet"] and passage["page"] == 2
     # Markers in the text are exactly the verified ones, and each points at a real source.
     supported = [c for c in citations if c["status"] == "supported"]
-    assert supported, message.content
     assert sorted(int(n) for n in re.findall(r"\[(\d+)\]", message.content or "")) == sorted(
         c["source"] for c in supported
     )
@@ -150,7 +149,15 @@ def test_grounded_answer_cites_the_right_passage(oai: openai.OpenAI, server: Liv
         assert re.sub(r" \[\d+\]", "", message.content[c["start"] : c["end"]]) == c["sentence"]
         if c["status"] == "supported":
             assert c["source"] in by_n
-    assert any(c["source"] == answer["index"] and "1990" in c["sentence"] for c in supported)
+    # The 135M test model does not always read the year right (it has said 2008 from the
+    # same evidence): a right claim is cited to the passage holding it, a wrong one flagged.
+    years = [(c, set(re.findall(r"\b\d{4}\b", c["sentence"]))) for c in citations]
+    assert any(said for _, said in years), message.content
+    for c, said in years:
+        if said == {"1990"}:
+            assert (c["status"], c["source"]) == ("supported", answer["index"]), c
+        elif said - {"1867", "1881", "1990"}:
+            assert c["status"] == "unsupported", c
 
 
 def test_grounded_stream_carries_sources_then_verdicts(server: LiveServer) -> None:

@@ -11,9 +11,10 @@ variant. `documents` ("en" or "fr") picks the Debian FAQ collection; with
 
 Each variant answers every question in the same run, on the same model:
   naive     the three best chunks, whole, in the prompt (main's wording);
-  evidence  main's evidence sentences and prompt before issue 10;
-  ranked    the pipeline's prompt with sentences ranked by their own similarity;
-  pipeline  what users get now (services/grounded.py), through CompletionService;
+  evidence  main's evidence sentences and prompt before issue 10 (sentences by shared
+            words and their chunk's similarity);
+  pipeline  what users get now (services/grounded.py), through CompletionService:
+            sentences ranked by their own similarity, the answering prompt, the guard;
   web       (asked for by name) the same pipeline through web search only: the documents
             served as web pages by a local search engine (knowledge/answer_web.py).
 """
@@ -40,7 +41,7 @@ from causerie.services.grounded import bare
 from causerie.settings import Settings
 from causerie.store.models import LOCAL_USER_ID
 
-VARIANTS = ("naive", "evidence", "ranked", "pipeline")  # the default; "web" is asked by name
+VARIANTS = ("naive", "evidence", "pipeline")  # the default; "web" is asked by name
 MAX_TOKENS = 120
 # How small models say "the sources do not say", in both languages.
 _ABSTAIN = re.compile(

@@ -142,8 +142,8 @@ def retrieval(
     "--variant",
     "variants",
     multiple=True,
-    type=click.Choice(["naive", "evidence", "ranked", "pipeline", "web"]),
-    help="Pipeline variant(s) to compare (default: naive, evidence, ranked, pipeline); web "
+    type=click.Choice(["naive", "evidence", "pipeline", "web"]),
+    help="Pipeline variant(s) to compare (default: naive, evidence, pipeline); web "
     "answers through web search, the documents served as pages by a local engine.",
 )
 @click.option("--limit", type=int, help="Only the first N questions of each kind.")

@@ -43,7 +43,7 @@ ANSWER = (
     "sources do not say, answer that you do not know."
 )
 LANGUAGES = {"en": "English", "fr": "French"}
-STYLES = ("naive", "evidence", "ranked", "pipeline")
+STYLES = ("naive", "evidence", "pipeline")
 NAIVE_CHUNKS = 3
 FOLLOW_UP_TURNS = 1  # earlier user turns searched with the question (no extra model call)
 NOTHING_FOUND = {
@@ -182,7 +182,7 @@ class Grounder:
         if not question:
             raise InvalidRequest("A grounded request needs a user message.", param="messages")
         query = question
-        if style in ("pipeline", "ranked"):
+        if style == "pipeline":
             # A follow-up ("and which package?") names nothing by itself: search it
             # with the previous user turn(s). Measured by the eval's follow-ups.
             earlier = [str(messages[i].get("content") or "") for i in users[:-1]]
@@ -198,18 +198,16 @@ class Grounder:
             return Grounded(body, question, relevant=False, web=web)
         if style == "naive":
             sources = _whole(scored[:NAIVE_CHUNKS])
-        elif style == "ranked":
-            sources = self._evidence(scored, query, qv)
-        else:  # "ranked" finds the answer more often (bench/README.md) but made SmolLM2
-            # answer wrongly in tests/test_knowledge_chat.py: not the default until the
-            # default model's eval says so.
+        elif style == "evidence":
             sources = self._evidence_by_words(scored, query)
+        else:
+            sources = self._evidence(scored, query, qv)
         urls = {k: v for f in found for k, v in f.urls.items()}
         for source in sources:
             source.url = urls.get(source.chunk_id)
         grounded = Grounded(body, question, relevant=True, sources=sources, web=web)
         answer = ANSWER.format(language=LANGUAGES[grounded.language])
-        system = answer if style in ("pipeline", "ranked") else SYSTEM
+        system = answer if style == "pipeline" else SYSTEM
         grounded.body = _prompt(body, last, question, sources, system)
         return grounded
 
