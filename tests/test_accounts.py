@@ -353,6 +353,41 @@ async def test_another_users_objects_are_never_listed(
     assert (await bob.get("/api/usage")).json()["data"] == []
 
 
+async def test_stored_completions_filter_by_metadata_on_each_database(
+    pair: tuple[httpx.AsyncClient, httpx.AsyncClient], alices: dict[str, str]
+) -> None:
+    """The metadata filter is SQL (json_extract on SQLite, ->> on PostgreSQL): both here."""
+    alice, _ = pair
+    tricky = "l'été \"quoted\" 100%"  # quotes and a LIKE wildcard: compared, not matched
+    ids = []
+    for n, note in (("1", tricky), ("2", "plain")):
+        r = await alice.post(
+            "/v1/chat/completions",
+            json={
+                "model": SMOL,
+                "messages": [{"role": "user", "content": "Hi"}],
+                "max_tokens": 2,
+                "store": True,
+                "metadata": {"owner": "alice", "n": n, "note": note},
+            },
+        )
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["id"])
+
+    async def listed(**query: str) -> list[str]:
+        r = await alice.get("/v1/chat/completions", params=query)
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()["data"]]
+
+    assert await listed(**{"metadata[owner]": "alice"}) == [alices["chat"], *ids]
+    assert await listed(**{"metadata[owner]": "alice", "metadata[n]": "2"}) == [ids[1]]
+    assert await listed(**{"metadata[note]": tricky}) == [ids[0]]
+    assert await listed(**{"metadata[note]": "l'été%"}) == []
+    assert await listed(**{"metadata[n]": "1", "model": SMOL}) == [ids[0]]
+    assert await listed(**{"metadata[n]": "1", "model": "other"}) == []
+    assert await listed(**{"metadata[owner]": "bob"}) == []
+
+
 async def test_another_users_collections_cannot_ground_a_chat(
     pair: tuple[httpx.AsyncClient, httpx.AsyncClient], alices: dict[str, str]
 ) -> None:
