@@ -358,7 +358,7 @@ async def test_stored_completions_filter_by_metadata_on_each_database(
 ) -> None:
     """The metadata filter is SQL (json_extract on SQLite, ->> on PostgreSQL): both here."""
     alice, _ = pair
-    tricky = "l'été \"quoted\" 100%"  # quotes and a LIKE wildcard: compared, not matched
+    tricky = 'l\'été "quoted" 100%'  # quotes and a LIKE wildcard: compared, not matched
     ids = []
     for n, note in (("1", tricky), ("2", "plain")):
         r = await alice.post(
