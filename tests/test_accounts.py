@@ -225,20 +225,10 @@ async def alices(pair: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> dict[str,
         "/v1/responses", json={"model": SMOL, "input": "Say hello.", "max_output_tokens": 4}
     )
     assert resp.status_code == 200, resp.text
-    chat = await alice.post(
-        "/v1/chat/completions",
-        json={
-            "model": SMOL,
-            "messages": [{"role": "user", "content": "Hi"}],
-            "max_tokens": 2,
-            "store": True,
-            "metadata": {"owner": "alice"},
-        },
-    )
-    assert chat.status_code == 200, chat.text
+    chat = await _stored_chat(alice, {"owner": "alice"})
     return {
         "resp": resp.json()["id"],
-        "chat": chat.json()["id"],
+        "chat": chat,
         "conv": conv["id"],
         "user_msg": messages[0]["id"],
         "reply": messages[-1]["id"],
@@ -247,6 +237,22 @@ async def alices(pair: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> dict[str,
         "job": job["id"],
         "key": key["id"],
     }
+
+
+async def _stored_chat(client: httpx.AsyncClient, metadata: dict[str, str]) -> str:
+    """The id of a new stored chat completion with this metadata."""
+    r = await client.post(
+        "/v1/chat/completions",
+        json={
+            "model": SMOL,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 2,
+            "store": True,
+            "metadata": metadata,
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["id"]
 
 
 # Every route that names one of alice's objects; bob must get 404, exactly as for a
@@ -361,18 +367,7 @@ async def test_stored_completions_filter_by_metadata_on_each_database(
     tricky = 'l\'été "quoted" 100%'  # quotes and a LIKE wildcard: compared, not matched
     ids = []
     for n, note in (("1", tricky), ("2", "plain")):
-        r = await alice.post(
-            "/v1/chat/completions",
-            json={
-                "model": SMOL,
-                "messages": [{"role": "user", "content": "Hi"}],
-                "max_tokens": 2,
-                "store": True,
-                "metadata": {"owner": "alice", "n": n, "note": note},
-            },
-        )
-        assert r.status_code == 200, r.text
-        ids.append(r.json()["id"])
+        ids.append(await _stored_chat(alice, {"owner": "alice", "n": n, "note": note}))
 
     async def listed(**query: str) -> list[str]:
         r = await alice.get("/v1/chat/completions", params=query)

@@ -66,6 +66,22 @@ async def test_file_search_answers_with_file_citations_and_is_stored(
     assert plain.output[0].results is None and plain.output[1].content[0].annotations
 
 
+async def test_a_client_keeping_its_own_history_sends_the_search_items_back(
+    served: tuple[Site, str], island: dict[str, Any]
+) -> None:
+    client = _openai(*served)
+    first = await client.responses.create(model="quote", input=SCHOOL, tools=[FILES])
+    history = [i.model_dump(exclude_none=True) for i in first.output]
+    follow = await client.responses.create(
+        model="quote",
+        input=[{"role": "user", "content": SCHOOL}, *history, {"role": "user", "content": "And?"}],
+        tools=[FILES],
+    )
+    assert follow.status == "completed" and follow.output[0].type == "file_search_call"
+    items = await client.responses.input_items.list(follow.id, order="asc")
+    assert [i.type for i in items.data] == ["message", "file_search_call", "message", "message"]
+
+
 async def test_streamed_file_search_follows_the_documented_events(
     served: tuple[Site, str], island: dict[str, Any]
 ) -> None:
