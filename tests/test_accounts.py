@@ -225,20 +225,10 @@ async def alices(pair: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> dict[str,
         "/v1/responses", json={"model": SMOL, "input": "Say hello.", "max_output_tokens": 4}
     )
     assert resp.status_code == 200, resp.text
-    chat = await alice.post(
-        "/v1/chat/completions",
-        json={
-            "model": SMOL,
-            "messages": [{"role": "user", "content": "Hi"}],
-            "max_tokens": 2,
-            "store": True,
-            "metadata": {"owner": "alice"},
-        },
-    )
-    assert chat.status_code == 200, chat.text
+    chat = await _stored_chat(alice, {"owner": "alice"})
     return {
         "resp": resp.json()["id"],
-        "chat": chat.json()["id"],
+        "chat": chat,
         "conv": conv["id"],
         "user_msg": messages[0]["id"],
         "reply": messages[-1]["id"],
@@ -247,6 +237,22 @@ async def alices(pair: tuple[httpx.AsyncClient, httpx.AsyncClient]) -> dict[str,
         "job": job["id"],
         "key": key["id"],
     }
+
+
+async def _stored_chat(client: httpx.AsyncClient, metadata: dict[str, str]) -> str:
+    """The id of a new stored chat completion with this metadata."""
+    r = await client.post(
+        "/v1/chat/completions",
+        json={
+            "model": SMOL,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 2,
+            "store": True,
+            "metadata": metadata,
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["id"]
 
 
 # Every route that names one of alice's objects; bob must get 404, exactly as for a
@@ -351,6 +357,30 @@ async def test_another_users_objects_are_never_listed(
     keys = (await bob.get("/api/keys")).json()["data"]
     assert alices["key"] not in {k["id"] for k in keys}
     assert (await bob.get("/api/usage")).json()["data"] == []
+
+
+async def test_stored_completions_filter_by_metadata_on_each_database(
+    pair: tuple[httpx.AsyncClient, httpx.AsyncClient], alices: dict[str, str]
+) -> None:
+    """The metadata filter is SQL (json_extract on SQLite, ->> on PostgreSQL): both here."""
+    alice, _ = pair
+    tricky = 'l\'été "quoted" 100%'  # quotes and a LIKE wildcard: compared, not matched
+    ids = []
+    for n, note in (("1", tricky), ("2", "plain")):
+        ids.append(await _stored_chat(alice, {"owner": "alice", "n": n, "note": note}))
+
+    async def listed(**query: str) -> list[str]:
+        r = await alice.get("/v1/chat/completions", params=query)
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()["data"]]
+
+    assert await listed(**{"metadata[owner]": "alice"}) == [alices["chat"], *ids]
+    assert await listed(**{"metadata[owner]": "alice", "metadata[n]": "2"}) == [ids[1]]
+    assert await listed(**{"metadata[note]": tricky}) == [ids[0]]
+    assert await listed(**{"metadata[note]": "l'été%"}) == []
+    assert await listed(**{"metadata[n]": "1", "model": SMOL}) == [ids[0]]
+    assert await listed(**{"metadata[n]": "1", "model": "other"}) == []
+    assert await listed(**{"metadata[owner]": "bob"}) == []
 
 
 async def test_another_users_collections_cannot_ground_a_chat(

@@ -160,6 +160,34 @@ def test_grounded_answer_cites_the_right_passage(oai: openai.OpenAI, server: Liv
             assert c["status"] == "unsupported", c
 
 
+def test_responses_file_search_is_the_same_grounded_answer(oai: openai.OpenAI) -> None:
+    """/v1/responses with file_search: the pipeline above, as OpenAI's items and annotations."""
+    resp = oai.responses.create(
+        model=SMOL,
+        input=QUESTION,
+        temperature=0,
+        max_output_tokens=60,
+        tools=[{"type": "file_search", "vector_store_ids": ["brittany"]}],
+        include=["file_search_call.results"],
+    )
+    search, message = resp.output
+    assert search.type == "file_search_call" and search.queries == [QUESTION]
+    found = next(r for r in search.results or [] if "1990" in (r.text or ""))
+    assert found.filename == "lights.pdf" and (found.attributes or {})["page"] == 2
+    part = message.content[0]
+    grounding = (part.model_extra or {})["grounding"]
+    supported = [c for c in grounding["citations"] if c["status"] == "supported"]
+    assert supported, part.text
+    # A file_citation per supported sentence, pointing into the text just after it (and
+    # after its marker, when the model wrote one).
+    assert [a.type for a in part.annotations] == ["file_citation"] * len(part.annotations)
+    assert any(a.file_id == found.file_id for a in part.annotations), part
+    ends = {c["sentence"].rstrip(".") for c in supported}
+    for a in part.annotations:
+        before = re.sub(r"[\s.]*(\[\d+\])?[\s.]*$", "", part.text[: a.index])
+        assert any(before.endswith(e) for e in ends), (before, ends)
+
+
 def test_grounded_stream_carries_sources_then_verdicts(server: LiveServer) -> None:
     body = {
         "model": SMOL,

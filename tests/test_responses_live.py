@@ -170,7 +170,7 @@ def test_function_tools_and_their_outputs(live: LiveServer) -> None:
     ("extra", "words"),
     [
         ({"background": True}, "background"),
-        ({"tools": [{"type": "web_search_preview"}]}, "web_search_preview"),
+        ({"tools": [{"type": "web_search_preview"}]}, "Web search is not enabled"),
         ({"tools": [{"type": "code_interpreter", "container": {"type": "auto"}}]}, "code_inter"),
         (
             {

@@ -111,6 +111,7 @@ class Grounded:
     relevant: bool
     sources: list[Source] = field(default_factory=list)
     web: dict[str, Any] | None = None  # the web step's report: query, pages read and unread
+    query: str = ""  # the text searched (the question, with earlier turns for a follow-up)
 
     def sources_json(self) -> list[dict[str, Any]]:
         """The numbered sources, as sent in the first chunk."""
@@ -195,7 +196,7 @@ class Grounder:
             scored.sort(key=lambda s: -s[1])
         web = next((f.report for f in found if f.report is not None), None)
         if not any(ok for _, _, ok in scored):
-            return Grounded(body, question, relevant=False, web=web)
+            return Grounded(body, question, relevant=False, web=web, query=query)
         if style == "naive":
             sources = _whole(scored[:NAIVE_CHUNKS])
         elif style == "evidence":
@@ -205,7 +206,7 @@ class Grounder:
         urls = {k: v for f in found for k, v in f.urls.items()}
         for source in sources:
             source.url = urls.get(source.chunk_id)
-        grounded = Grounded(body, question, relevant=True, sources=sources, web=web)
+        grounded = Grounded(body, question, True, sources=sources, web=web, query=query)
         answer = ANSWER.format(language=LANGUAGES[grounded.language])
         system = answer if style == "pipeline" else SYSTEM
         grounded.body = _prompt(body, last, question, sources, system)

@@ -21,7 +21,7 @@ from causerie.store.models import LOCAL_USER_ID
 
 if TYPE_CHECKING:
     from causerie.knowledge.evidence import EvidenceSource
-    from causerie.knowledge.grounding import Grounder
+    from causerie.knowledge.grounding import Grounded, Grounder
 
 log = logging.getLogger(__name__)
 # Told (user id, key id or None, model, usage) after each finished generation, on the event
@@ -68,6 +68,8 @@ class Outcome:
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     grounding: dict[str, Any] | None = None  # checked content, citations and sources
+    # The evidence retrieved, known before the first chunk (the Responses API's search items).
+    evidence: Grounded | None = None
 
 
 class CompletionService:
@@ -165,6 +167,8 @@ class CompletionService:
         first = True
         outcome = outcome if outcome is not None else Outcome()
         turn = await self._ground(prep)
+        if turn is not None:
+            outcome.evidence = turn.grounded
         source = prep.provider.stream(prep.body) if turn is None else turn.generate()
         if names := offered_tools(prep.body):
             source = recover_tool_calls(source, names)

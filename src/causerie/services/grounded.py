@@ -172,20 +172,39 @@ def grounded_message(grounding: dict[str, Any], web: bool) -> dict[str, Any]:
     return fields
 
 
-_CLOSING = re.compile(r"(?:\s*\[\s*\d+(?:\s*,\s*\d+)*\s*\])*[.!?…:;]?")
+_MARKS = r"(?:\s*\[\s*\d+(?:\s*,\s*\d+)*\s*\])*"
+# A sentence's markers come before or after its full stop ("pupils [1]." or "pupils. [1]").
+_CLOSING = re.compile(f"{_MARKS}[.!?…:;]?{_MARKS}")
 
 
 def url_citations(content: str, grounding: dict[str, Any]) -> list[dict[str, Any]]:
-    """OpenAI's url_citation annotations: each supported sentence citing a web page.
+    """OpenAI's url_citation annotations: each supported sentence citing a web page."""
+    return [
+        {
+            "type": "url_citation",
+            "url_citation": {
+                "start_index": s,
+                "end_index": e,
+                "url": p["url"],
+                "title": p["document"],
+            },
+        }
+        for s, e, p in cited_spans(content, grounding)
+        if p.get("url")
+    ]
+
+
+def cited_spans(content: str, grounding: dict[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
+    """(start, end, source) of each sentence the checker found supported by its source.
 
     Spans index `content` (the streamed text or the checked one) and cover the sentence
     with its markers; a sentence the checker found but content does not hold is skipped.
     """
-    pages = {s["index"]: s for s in grounding.get("sources") or () if s.get("url")}
+    sources = {s["index"]: s for s in grounding.get("sources") or ()}
     out, at = [], 0
     for cite in grounding.get("citations") or ():
-        page = pages.get(cite.get("source"))
-        if cite.get("status") != "supported" or page is None:
+        source = sources.get(cite.get("source"))
+        if cite.get("status") != "supported" or source is None:
             continue
         core = cite["sentence"].rstrip(".!?…:;").strip()
         start = content.find(core, at) if core else -1
@@ -195,8 +214,7 @@ def url_citations(content: str, grounding: dict[str, Any]) -> list[dict[str, Any
         closing = _CLOSING.match(content, end)
         end = closing.end() if closing else end
         at = end
-        span = {"start_index": start, "end_index": end, "url": page["url"]}
-        out.append({"type": "url_citation", "url_citation": {**span, "title": page["document"]}})
+        out.append((start, end, source))
     return out
 
 

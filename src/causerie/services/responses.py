@@ -32,6 +32,13 @@ from causerie.services.responses_input import (
     item_id,
     normalise_input,
 )
+from causerie.services.responses_tools import (
+    Builtins,
+    annotations,
+    builtin_tools,
+    search_events,
+    search_items,
+)
 from causerie.services.stored_completions import page
 from causerie.store.db import Database
 from causerie.store.models import utcnow
@@ -60,6 +67,7 @@ class Run:
     prep: Prepared
     items: list[dict[str, Any]]
     transcript: list[dict[str, Any]]  # chat messages before this turn's output
+    builtins: Builtins = field(default_factory=Builtins)
     created_at: int = field(default_factory=lambda: int(time.time()))
     cancelled: bool = False
     done: anyio.Event = field(default_factory=anyio.Event)
@@ -88,6 +96,7 @@ class ResponseService:
         if req.previous_response_id:
             prev = await anyio.to_thread.run_sync(self._row, req.previous_response_id, owner)
             history = list(prev.transcript)
+        builtins = builtin_tools(req.tools, req.tool_choice, req.include)
         items = normalise_input(req.input)
         transcript = history + chat_messages(items)
         system = [{"role": "system", "content": req.instructions}] if req.instructions else []
@@ -102,12 +111,16 @@ class ResponseService:
             "response_format": chat_response_format(req),
         }
         chat.update({k: v for k, v in optional.items() if v is not None})
+        chat.update(builtins.chat_fields())
         try:
             chat_req = CreateChatCompletionRequest.model_validate(chat)
         except ValidationError as exc:
             raise InvalidRequest(f"Invalid input: {exc.errors()[0]['msg']}", param="input") from exc
-        prep = self.completions.prepare(chat_req, billed_to=billed_to)
-        run = Run(item_id("resp"), req, owner, prep, items, transcript)
+        try:
+            prep = self.completions.prepare(chat_req, billed_to=billed_to)
+        except CauserieError as exc:  # a vector store or the web engine: name the tool
+            raise builtins.rename(exc) from None
+        run = Run(item_id("resp"), req, owner, prep, items, transcript, builtins)
         if req.store:
             await anyio.to_thread.run_sync(self._insert, run)
         return run
@@ -128,6 +141,11 @@ class ResponseService:
                     raise
                 yield run.event("response.created", response=self.body(run, "in_progress"))
                 yield run.event("response.in_progress", response=self.body(run, "in_progress"))
+                searches = search_items(run.builtins, outcome.evidence, item_id)
+                for index, item in enumerate(searches):
+                    for e in search_events(run, index, item):
+                        yield e
+                at = len(searches)  # the message's output_index
                 msg_id: str | None = None
                 try:
                     chunk = first
@@ -136,12 +154,12 @@ class ResponseService:
                         if text := delta.get("content"):
                             if msg_id is None:
                                 msg_id = item_id("msg")
-                                for e in _text_opened(run, msg_id):
+                                for e in _text_opened(run, msg_id, at):
                                     yield e
                             yield run.event(
                                 "response.output_text.delta",
                                 item_id=msg_id,
-                                output_index=0,
+                                output_index=at,
                                 content_index=0,
                                 delta=text,
                                 logprobs=[],
@@ -149,12 +167,12 @@ class ResponseService:
                         chunk = await anext(chunks, None)
                 except CauserieError as exc:
                     run.error = exc
-            output = []
+            output = list(searches)
             if msg_id is not None:
-                message = _message_item(msg_id, outcome.content, outcome.finish_reason)
-                output.append(message)
-                for e in _text_closed(run, message):
+                message = _message_item(msg_id, outcome, searches)
+                for e in _text_closed(run, message, len(output)):
                     yield e
+                output.append(message)
             for call in outcome.tool_calls:
                 item = _call_item(call)
                 for e in _call_events(run, len(output), item):
@@ -358,7 +376,7 @@ class ResponseService:
             )
 
 
-def _text_opened(run: Run, msg_id: str) -> list[dict[str, Any]]:
+def _text_opened(run: Run, msg_id: str, index: int) -> list[dict[str, Any]]:
     item = {
         "id": msg_id,
         "type": "message",
@@ -368,24 +386,30 @@ def _text_opened(run: Run, msg_id: str) -> list[dict[str, Any]]:
     }
     part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
     return [
-        run.event("response.output_item.added", output_index=0, item=item),
+        run.event("response.output_item.added", output_index=index, item=item),
         run.event(
             "response.content_part.added",
             item_id=msg_id,
-            output_index=0,
+            output_index=index,
             content_index=0,
             part=part,
         ),
     ]
 
 
-def _text_closed(run: Run, message: dict[str, Any]) -> list[dict[str, Any]]:
+def _text_closed(run: Run, message: dict[str, Any], index: int) -> list[dict[str, Any]]:
     part = message["content"][0]
-    where = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+    where = {"item_id": message["id"], "output_index": index, "content_index": 0}
     return [
+        *(
+            run.event(
+                "response.output_text.annotation.added", **where, annotation_index=i, annotation=a
+            )
+            for i, a in enumerate(part["annotations"])
+        ),
         run.event("response.output_text.done", **where, text=part["text"], logprobs=[]),
         run.event("response.content_part.done", **where, part=part),
-        run.event("response.output_item.done", output_index=0, item=message),
+        run.event("response.output_item.done", output_index=index, item=message),
     ]
 
 
@@ -408,9 +432,14 @@ def _call_events(run: Run, index: int, item: dict[str, Any]) -> list[dict[str, A
     ]
 
 
-def _message_item(msg_id: str, text: str, finish: str | None) -> dict[str, Any]:
-    part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-    status = "incomplete" if finish == "length" else "completed"
+def _message_item(msg_id: str, outcome: Outcome, searches: list[dict[str, Any]]) -> dict[str, Any]:
+    text = outcome.content
+    part: dict[str, Any] = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+    if searches and outcome.grounding is not None:
+        part["annotations"] = annotations(text, outcome.grounding)
+        # Extension: the checker's verdicts, as chat completions' streamed `grounding`.
+        part["grounding"] = outcome.grounding
+    status = "incomplete" if outcome.finish_reason == "length" else "completed"
     return {
         "id": msg_id,
         "type": "message",

@@ -11,9 +11,12 @@ from typing import Any
 
 from causerie.errors import InvalidRequest
 from causerie.protocol_responses import CreateResponse
+from causerie.services.responses_tools import BUILTIN_TYPES, INCLUDES
 
 _TEXT_PARTS = {"input_text", "output_text", "text"}
-_NO_OP_INCLUDES: set[str] = set()  # none of the optional include= outputs is produced yet
+# Output items a client may send back as input (keeping its own history): what they found
+# is in the assistant message after them, so they add nothing to the model's prompt.
+_SEARCH_ITEMS = {"file_search_call", "web_search_call"}
 
 
 def item_id(prefix: str) -> str:
@@ -39,7 +42,7 @@ def check_supported(req: CreateResponse) -> None:
     if req.top_logprobs:
         raise InvalidRequest("top_logprobs is not supported.", param="top_logprobs")
     for name in req.include or ():
-        if name not in _NO_OP_INCLUDES:
+        if name not in INCLUDES:
             raise InvalidRequest(f"include '{name}' is not supported.", param="include")
 
 
@@ -58,6 +61,8 @@ def normalise_input(value: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
             item.setdefault("id", item_id("msg"))
         elif kind in ("function_call", "function_call_output"):
             item.setdefault("id", item_id("fc" if kind == "function_call" else "fco"))
+        elif kind in _SEARCH_ITEMS:
+            item.setdefault("id", item_id("fs" if kind == "file_search_call" else "ws"))
         items.append(item)
     return items
 
@@ -79,7 +84,7 @@ def chat_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 out.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
             out.append(_call_output(item, param))
-        else:
+        elif kind not in _SEARCH_ITEMS:
             raise InvalidRequest(f"Input items of type '{kind}' are not supported.", param=param)
     return out
 
@@ -131,14 +136,19 @@ def _call_output(item: dict[str, Any], param: str) -> dict[str, Any]:
 
 
 def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """Function tools as chat tools; built-in tools Causerie lacks are refused by name."""
-    if not tools:
-        return None
+    """Function tools as chat tools; built-in tools Causerie lacks are refused by name.
+
+    file_search and web_search are not chat tools: responses_tools.py turns them into the
+    grounded request's fields.
+    """
     out = []
-    for i, tool in enumerate(tools):
+    for i, tool in enumerate(tools or ()):
+        if tool.get("type") in BUILTIN_TYPES:
+            continue
         if tool.get("type") != "function":
             raise InvalidRequest(
-                f"The built-in tool '{tool.get('type')}' is not supported; only function tools.",
+                f"The built-in tool '{tool.get('type')}' is not supported; only function, "
+                "file_search and web_search tools.",
                 param=f"tools[{i}]",
             )
         if not isinstance(tool.get("name"), str):
@@ -147,7 +157,7 @@ def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | Non
         if tool.get("description"):
             fn["description"] = tool["description"]
         out.append({"type": "function", "function": fn})
-    return out
+    return out or None
 
 
 def chat_tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
@@ -155,6 +165,8 @@ def chat_tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any
         return choice
     if choice.get("type") == "function" and isinstance(choice.get("name"), str):
         return {"type": "function", "function": {"name": choice["name"]}}
+    if choice.get("type") in BUILTIN_TYPES:  # a given built-in tool always searches
+        return None
     raise InvalidRequest(f"tool_choice {choice!r} is not supported.", param="tool_choice")
 
 
