@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+from fastapi import APIRouter
 
+from causerie.routers.auth import METERED
 from causerie.services.auth import Limits, Principal
 from causerie.services.quotas import QuotaService, RateLimited, lease_size
 from causerie.store.db import Database, make_engine
@@ -26,6 +29,7 @@ METRICS_TOKEN = "scrape-me-0123456789"
 # Another process sees a revocation or another process's tokens within about 2 s (auth
 # cache, usage flush): generous for a loaded machine, still fails if it never happens.
 CROSS_PROCESS_BOUND = 20.0
+T = TypeVar("T")
 
 
 def _fresh_minute(needed: float = 20) -> None:
@@ -33,6 +37,21 @@ def _fresh_minute(needed: float = 20) -> None:
     left = 60 - time.time() % 60
     if left < needed:
         time.sleep(left + 0.2)
+
+
+def _in_one_minute(counted: Callable[[], T], needed: float, attempts: int = 3) -> T:
+    """counted()'s result from a run that fell wholly inside one minute, the limits' window.
+
+    Under heavy load a run may still straddle a minute boundary, where the count starts
+    afresh: such a run proves nothing either way, so it is run again in the next minute.
+    """
+    for _ in range(attempts):
+        _fresh_minute(needed)
+        started = time.time()
+        result = counted()
+        if int(started // 60) == int(time.time() // 60):
+            return result
+    pytest.fail(f"no run of the counted calls fitted in one minute ({attempts} tries)")
 
 
 def _assert_429(r: httpx.Response, code: str = "rate_limit_exceeded") -> float:
@@ -116,6 +135,39 @@ async def test_admin_sets_a_users_daily_tokens(web: Site) -> None:
     assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200
 
 
+async def test_a_route_is_counted_when_it_declares_metering(web: Site) -> None:
+    """Metering is declared on the route: a new route listing METERED is counted, another not."""
+    probe = APIRouter(prefix="/api/probe")
+
+    @probe.post("/metered", dependencies=[METERED])
+    def metered_probe() -> dict:
+        return {"ok": True}
+
+    @probe.post("/free")
+    def free_probe() -> dict:
+        return {"ok": True}
+
+    web.app.include_router(probe)
+    routes = web.app.router.routes
+    routes.insert(0, routes.pop())  # before the UI's mount at /, which takes every path
+    admin = await web.login(ADMIN, ADMIN_PASSWORD)
+    made = await admin.post(
+        "/api/admin/users",
+        json={"name": "prober", "password": "prober-pw", "requests_per_minute": 2},
+    )
+    assert made.status_code == 201, made.text
+    key, _ = await web.user_key("prober", "prober-pw")
+    c = await web.client(key)
+    await asyncio.to_thread(_fresh_minute, 5)  # no model call: these take milliseconds
+    assert [(await c.post("/api/probe/free")).status_code for _ in range(3)] == [200] * 3
+    statuses = [(await c.post("/api/probe/metered")).status_code for _ in range(2)]
+    assert statuses == [200, 200]
+    _assert_429(await c.post("/api/probe/metered"))
+    # The budget is the user's, shared with the model routes that declare it too.
+    _assert_429(await c.post("/v1/chat/completions", json=CHAT))
+    assert (await c.post("/api/probe/free")).status_code == 200
+
+
 # -- several processes on one database ---------------------------------------------------
 
 
@@ -139,18 +191,25 @@ def test_processes_sharing_a_database_share_the_limits(
     two_servers: tuple[LiveServer, LiveServer],
 ) -> None:
     a, b = two_servers
-    with _admin(a) as admin:
-        key = admin.post("/api/keys", json={"name": "shared", "requests_per_minute": 3}).json()[
-            "key"
-        ]
-    auth = {"Authorization": f"Bearer {key}"}
-    _fresh_minute()
-    statuses = []
-    for server in (a, b, a, b, a, b):
-        r = httpx.post(f"{server.url}/v1/chat/completions", json=CHAT, headers=auth, timeout=60)
-        statuses.append(r.status_code)
-        if r.status_code == 429:
-            _assert_429(r)
+
+    def counted() -> tuple[str, list[int]]:
+        with _admin(a) as admin:  # a new key a run: an abandoned run's usage is its own
+            made = admin.post("/api/keys", json={"name": "shared", "requests_per_minute": 3})
+        key = made.json()["key"]
+        statuses = []
+        for server in (a, b, a, b, a, b):
+            r = httpx.post(
+                f"{server.url}/v1/chat/completions",
+                json=CHAT,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=60,
+            )
+            statuses.append(r.status_code)
+            if r.status_code == 429:
+                _assert_429(r)
+        return key, statuses
+
+    key, statuses = _in_one_minute(counted, needed=20)
     assert statuses == [200, 200, 200, 429, 429, 429]
     # Usage written by both processes (each flushes within a second), summed in one place.
     _eventually(lambda: _usage(b, key)["requests"] == 3)
@@ -206,14 +265,16 @@ def test_leases_never_admit_more_than_the_limit_across_processes(
     assert lease_size(limit) > 1  # the case where processes hold budget in memory
     auth = {"Authorization": f"Bearer {_user_key(a, 'leaser', requests_per_minute=limit)['key']}"}
     one_token = {**CHAT, "max_tokens": 1}
-    _fresh_minute(50)
-    statuses = []
-    for i in range(limit + 4):
-        server = (a, b)[i % 2]
-        r = httpx.post(
-            f"{server.url}/v1/chat/completions", json=one_token, headers=auth, timeout=60
-        )
-        statuses.append(r.status_code)
+
+    def counted() -> list[int]:  # the same key serves a second run: a new minute, a new count
+        return [
+            httpx.post(
+                f"{(a, b)[i % 2].url}/v1/chat/completions", json=one_token, headers=auth, timeout=60
+            ).status_code
+            for i in range(limit + 4)
+        ]
+
+    statuses = _in_one_minute(counted, needed=50)
     # Taking turns, both processes use up every block they claim: the limit is met exactly.
     assert statuses == [200] * limit + [429] * 4
 

@@ -1,18 +1,20 @@
 """Embedding is bounded and metered: /v1/embeddings inputs and search queries have a token
 limit (400, never silently truncated), a request has a token budget, a search's query is
-counted in usage, and a bulk embeddings request never holds up someone's search."""
+counted in usage, a bulk embeddings request never holds up someone's search, and a grounded
+chat's huge question is searched by a query cut to the token limit."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from causerie.settings import KnowledgeConfig, Settings
-from tests.knowledge_support import K, create_collection
+from causerie.settings import KnowledgeConfig, ModelConfig, Settings
+from tests.answers_support import fake_upstream
+from tests.knowledge_support import K, create_collection, ingest
 from tests.support import app_client
 
 INPUT_TOKENS = 300
@@ -21,11 +23,25 @@ SENTENCE = "The keeper of the lighthouse rows out to the rocks at dawn. "  # 19 
 
 
 @pytest.fixture(scope="module")
-async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
+def upstream() -> Iterator[str]:
+    """A scripted chat model on 127.0.0.1 that quotes its prompt's first source."""
+    with fake_upstream() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def client(
+    upstream: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[httpx.AsyncClient]:
     knowledge = KnowledgeConfig(
         max_embedding_input_tokens=INPUT_TOKENS, max_embedding_request_tokens=REQUEST_TOKENS
     )
-    settings = Settings(data_dir=tmp_path_factory.mktemp("cost"), models=[], knowledge=knowledge)
+    quote = ModelConfig(
+        name="quote", provider="openai-compatible", base_url=upstream, upstream_model="quote"
+    )
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("cost"), models=[quote], knowledge=knowledge
+    )
     async with app_client(settings) as c:
         yield c
 
@@ -96,3 +112,32 @@ async def test_a_search_does_not_wait_behind_a_bulk_embeddings_request(
     bulk_took = time.monotonic() - bulk_start
     # Before: the search waited for all 6 inputs. Now for one at most, plus its own.
     assert searched < bulk_took / 2, (searched, bulk_took)
+
+
+async def test_a_huge_grounded_question_is_answered_promptly_and_search_goes_on(
+    client: httpx.AsyncClient,
+) -> None:
+    """The question of a grounded chat is embedded for retrieval: cut to the token limit,
+    a 120 KB paste costs one short embedding, not a minute of everyone's embedder."""
+    col = await create_collection(client, "grounded")
+    job = await ingest(client, col, "keeper.md", SENTENCE.encode() * 3, "text/markdown")
+    assert job["status"] == "succeeded", job
+    paste = "Where does the keeper of the lighthouse row at dawn? " + "Noted. " * 17_000
+    chat = {
+        "model": "quote",
+        "messages": [{"role": "user", "content": paste}],
+        "collections": [col],
+    }
+    start = time.monotonic()
+    asked = asyncio.create_task(client.post("/v1/chat/completions", json=chat))
+    await asyncio.sleep(0.2)  # the question is being embedded
+    r = await client.post(f"{K}/search", json={"query": "lighthouse", "collections": [col]})
+    searched = time.monotonic() - start
+    assert r.status_code == 200, r.text
+    answer = await asked
+    answered = time.monotonic() - start
+    assert answer.status_code == 200, answer.text
+    # Still grounded: the query kept the question at its start, and found the passage.
+    assert "rows out to the rocks" in answer.json()["choices"][0]["message"]["content"]
+    # Before: about a minute for both (the whole paste embedded, search waiting behind it).
+    assert answered < 15 and searched < 10, (answered, searched)

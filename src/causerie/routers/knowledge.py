@@ -19,7 +19,7 @@ from causerie.errors import InvalidRequest, ModelNotFound
 from causerie.jsonsafe import BoundedBody
 from causerie.knowledge.system import Knowledge
 from causerie.routers import services
-from causerie.routers.auth import billed_to, owner
+from causerie.routers.auth import METERED, billed_to, owner
 from causerie.settings import Settings
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
@@ -182,7 +182,7 @@ def delete_document(document_id: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/search")
+@router.post("/search", dependencies=[METERED])
 def search(body: SearchRequest, request: Request) -> dict:
     """Hybrid (or full-text only, or vector only) search over collections."""
     svc = _k(request).service
@@ -227,7 +227,7 @@ def conversation_grounding(conv_id: str, request: Request) -> dict:
 # -- OpenAI embeddings -----------------------------------------------------------------
 
 
-@v1_router.post("/embeddings")
+@v1_router.post("/embeddings", dependencies=[METERED])
 def create_embeddings(body: CreateEmbeddingRequest, request: Request) -> dict:
     """OpenAI's embeddings endpoint on the knowledge embedding model."""
     knowledge = _k(request)
