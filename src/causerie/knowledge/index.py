@@ -95,7 +95,7 @@ class TermFrequencies:
     def stats(self, s: Session, collections: Sequence[str]) -> bm25.Stats:
         """The chunk lengths of these collections (checked against the database's state:
         another process on the same file may have changed them)."""
-        key = (tuple(sorted(collections)), bm25.collection_version(s, collections))
+        key = (tuple(sorted(collections)), bm25.generation(s))
         return self._remember(
             self._stats, self.MAX_STATS, key, lambda: bm25.collection_stats(s, collections)
         )
