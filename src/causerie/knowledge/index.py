@@ -60,7 +60,7 @@ def _document_frequency(s: Session, term: str, prefix: bool) -> int:
 
 class TermFrequencies:
     """Document frequencies of query terms and collection statistics, remembered until
-    the index changes."""
+    the index changes (in any process: keyed on the index's generation)."""
 
     MAX_TERMS = 50_000
     MAX_STATS = 32  # collection sets (each holds a length per chunk: kept few)
@@ -88,8 +88,9 @@ class TermFrequencies:
 
     def get(self, s: Session, term: tuple[str, bool]) -> int:
         """The number of chunks containing term (a prefix counts all its words)."""
+        key = (term, bm25.generation(s))  # another process may have written since
         return self._remember(
-            self._known, self.MAX_TERMS, term, lambda: _document_frequency(s, *term)
+            self._known, self.MAX_TERMS, key, lambda: _document_frequency(s, *term)
         )
 
     def stats(self, s: Session, collections: Sequence[str]) -> bm25.Stats:
