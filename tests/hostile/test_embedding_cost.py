@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from causerie.settings import KnowledgeConfig, ModelConfig, Settings
-from tests.answers_support import fake_upstream
+from causerie.settings import KnowledgeConfig, Settings
+from tests.answers_support import fake_upstream, scripted_models
 from tests.knowledge_support import K, create_collection, ingest
 from tests.support import app_client
 
@@ -23,27 +23,16 @@ SENTENCE = "The keeper of the lighthouse rows out to the rocks at dawn. "  # 19 
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
-    """A scripted chat model on 127.0.0.1 that quotes its prompt's first source."""
-    with fake_upstream() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-async def client(
-    upstream: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
     knowledge = KnowledgeConfig(
         max_embedding_input_tokens=INPUT_TOKENS, max_embedding_request_tokens=REQUEST_TOKENS
     )
-    quote = ModelConfig(
-        name="quote", provider="openai-compatible", base_url=upstream, upstream_model="quote"
-    )
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("cost"), models=[quote], knowledge=knowledge
-    )
-    async with app_client(settings) as c:
-        yield c
+    with fake_upstream() as url:  # a chat model on 127.0.0.1 quoting its prompt's source
+        models = scripted_models(url, "quote")
+        data = tmp_path_factory.mktemp("cost")
+        settings = Settings(data_dir=data, models=models, knowledge=knowledge)
+        async with app_client(settings) as c:
+            yield c
 
 
 async def _embed(client: httpx.AsyncClient, inputs: list[str]) -> httpx.Response:

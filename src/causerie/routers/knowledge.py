@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from causerie.errors import InvalidRequest, ModelNotFound
 from causerie.jsonsafe import BoundedBody
 from causerie.knowledge.system import Knowledge
-from causerie.routers import services
+from causerie.routers import received, services
 from causerie.routers.auth import METERED, billed_to, owner
 from causerie.settings import Settings
 
@@ -120,20 +120,13 @@ async def upload_documents(
     collection_id: str, request: Request, file: Annotated[list[UploadFile], File()]
 ) -> dict:
     """Queue one ingestion job per uploaded file (multipart field `file`, repeatable)."""
-    jobs = _k(request).jobs
-    out = []
-    for upload in file:
-        # Starlette spooled the part to disk; the job takes its own copy, not a bytes object.
-        out.append(
-            await anyio.to_thread.run_sync(
-                jobs.submit_upload,
-                owner(request),
-                collection_id,
-                upload.filename or "document",
-                upload.content_type,
-                upload.file,
-            )
+    submit = _k(request).jobs.submit_upload
+    out = [
+        await anyio.to_thread.run_sync(
+            submit, owner(request), collection_id, received(part, "document")
         )
+        for part in file
+    ]
     return {"object": "list", "data": out}
 
 
