@@ -111,10 +111,24 @@ async def test_a_huge_grounded_question_is_answered_promptly_and_search_goes_on(
     col = await create_collection(client, "grounded")
     job = await ingest(client, col, "keeper.md", SENTENCE.encode() * 3, "text/markdown")
     assert job["status"] == "succeeded", job
-    paste = "Where does the keeper of the lighthouse row at dawn? " + "Noted. " * 17_000
+    question = "Where does the keeper of the lighthouse row at dawn?"
+    # The question first, then last: the search query keeps the start and the end.
+    for paste in (f"{question} {'Noted. ' * 17_000}", f"{'Noted. ' * 17_000} {question}"):
+        answered, searched, reply = await _ask_while_searching(client, col, paste)
+        # Still grounded: the cut query kept the question, and found the passage.
+        assert "rows out to the rocks" in reply, reply
+        # Before: six minutes for both (the whole paste embedded, search waiting behind it);
+        # now about 2 s on a quiet machine. Generous bounds: a loaded one is slower.
+        assert answered < 60 and searched < 45, (answered, searched)
+
+
+async def _ask_while_searching(
+    client: httpx.AsyncClient, col: str, question: str
+) -> tuple[float, float, str]:
+    """(seconds to the grounded answer, seconds to a search sent meanwhile, the answer)."""
     chat = {
         "model": "quote",
-        "messages": [{"role": "user", "content": paste}],
+        "messages": [{"role": "user", "content": question}],
         "collections": [col],
     }
     start = time.monotonic()
@@ -124,9 +138,5 @@ async def test_a_huge_grounded_question_is_answered_promptly_and_search_goes_on(
     searched = time.monotonic() - start
     assert r.status_code == 200, r.text
     answer = await asked
-    answered = time.monotonic() - start
     assert answer.status_code == 200, answer.text
-    # Still grounded: the query kept the question at its start, and found the passage.
-    assert "rows out to the rocks" in answer.json()["choices"][0]["message"]["content"]
-    # Before: about a minute for both (the whole paste embedded, search waiting behind it).
-    assert answered < 15 and searched < 10, (answered, searched)
+    return time.monotonic() - start, searched, answer.json()["choices"][0]["message"]["content"]
