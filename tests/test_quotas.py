@@ -6,7 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -54,6 +54,16 @@ def _in_one_minute(counted: Callable[[], T], needed: float, attempts: int = 3) -
     pytest.fail(f"no run of the counted calls fitted in one minute ({attempts} tries)")
 
 
+async def _in_one_minute_here(counted: Callable[[], Awaitable[T]], needed: float) -> T:
+    """_in_one_minute for calls to the in-process app, made on this event loop."""
+    loop = asyncio.get_running_loop()
+
+    def run() -> T:
+        return asyncio.run_coroutine_threadsafe(counted(), loop).result()
+
+    return await asyncio.to_thread(_in_one_minute, run, needed)
+
+
 def _assert_429(r: httpx.Response, code: str = "rate_limit_exceeded") -> float:
     assert r.status_code == 429, r.text
     err = r.json()["error"]
@@ -76,20 +86,27 @@ async def web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
 async def test_requests_per_minute_per_user(web: Site) -> None:
     key, _ = await web.user_key("limited", "limited-pw")
     c = await web.client(key)
-    await asyncio.to_thread(_fresh_minute)
-    for _ in range(2):
-        assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200
-    retry_after = _assert_429(await c.post("/v1/chat/completions", json=CHAT))
-    assert retry_after <= 60
-    # The limit is the user's: a second key of the same user shares it.
-    other, _ = await web.user_key("limited", "limited-pw")
-    _assert_429(await (await web.client(other)).post("/v1/chat/completions", json=CHAT))
-    # Reads are not model calls: they are not counted or refused.
-    assert (await c.get("/v1/models")).status_code == 200
-    # Conversation turns are model calls too.
+    other, _ = await web.user_key("limited", "limited-pw")  # the same user's second key
+    o = await web.client(other)
     conv = (await c.post("/api/conversations", json={})).json()["id"]
-    r = await c.post(f"/api/conversations/{conv}/messages", json={"content": "hi"})
-    _assert_429(r)
+
+    async def counted() -> list[httpx.Response]:
+        return [
+            *[await c.post("/v1/chat/completions", json=CHAT) for _ in range(3)],
+            await o.post("/v1/chat/completions", json=CHAT),
+            await c.get("/v1/models"),
+            await c.post(f"/api/conversations/{conv}/messages", json={"content": "hi"}),
+        ]
+
+    first, second, third, by_other, read, turn = await _in_one_minute_here(counted, needed=20)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert _assert_429(third) <= 60
+    # The limit is the user's: a second key of the same user shares it.
+    _assert_429(by_other)
+    # Reads are not model calls: they are not counted or refused.
+    assert read.status_code == 200
+    # Conversation turns are model calls too.
+    _assert_429(turn)
 
 
 async def test_tokens_per_day_per_key(web: Site) -> None:
@@ -158,14 +175,18 @@ async def test_a_route_is_counted_when_it_declares_metering(web: Site) -> None:
     assert made.status_code == 201, made.text
     key, _ = await web.user_key("prober", "prober-pw")
     c = await web.client(key)
-    await asyncio.to_thread(_fresh_minute, 5)  # no model call: these take milliseconds
-    assert [(await c.post("/api/probe/free")).status_code for _ in range(3)] == [200] * 3
-    statuses = [(await c.post("/api/probe/metered")).status_code for _ in range(2)]
-    assert statuses == [200, 200]
-    _assert_429(await c.post("/api/probe/metered"))
+
+    async def counted() -> list[httpx.Response]:  # no model runs: milliseconds
+        paths = ["probe/free"] * 3 + ["probe/metered"] * 3 + ["probe/free"]
+        return [await c.post(f"/api/{p}") for p in paths] + [
+            await c.post("/v1/chat/completions", json=CHAT)
+        ]
+
+    *free, one, two, three, free_after, chat = await _in_one_minute_here(counted, needed=5)
+    assert [r.status_code for r in (*free, one, two, free_after)] == [200] * 6
+    _assert_429(three)
     # The budget is the user's, shared with the model routes that declare it too.
-    _assert_429(await c.post("/v1/chat/completions", json=CHAT))
-    assert (await c.post("/api/probe/free")).status_code == 200
+    _assert_429(chat)
 
 
 # -- several processes on one database ---------------------------------------------------
