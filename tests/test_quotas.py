@@ -6,14 +6,17 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
+from fastapi import APIRouter
 
+from causerie.routers.auth import METERED
 from causerie.services.auth import Limits, Principal
 from causerie.services.quotas import QuotaService, RateLimited, lease_size
 from causerie.store.db import Database, make_engine
@@ -26,6 +29,7 @@ METRICS_TOKEN = "scrape-me-0123456789"
 # Another process sees a revocation or another process's tokens within about 2 s (auth
 # cache, usage flush): generous for a loaded machine, still fails if it never happens.
 CROSS_PROCESS_BOUND = 20.0
+T = TypeVar("T")
 
 
 def _fresh_minute(needed: float = 20) -> None:
@@ -33,6 +37,31 @@ def _fresh_minute(needed: float = 20) -> None:
     left = 60 - time.time() % 60
     if left < needed:
         time.sleep(left + 0.2)
+
+
+def _in_one_minute(counted: Callable[[], T], needed: float, attempts: int = 3) -> T:
+    """counted()'s result from a run that fell wholly inside one minute, the limits' window.
+
+    Under heavy load a run may still straddle a minute boundary, where the count starts
+    afresh: such a run proves nothing either way, so it is run again in the next minute.
+    """
+    for _ in range(attempts):
+        _fresh_minute(needed)
+        started = time.time()
+        result = counted()
+        if int(started // 60) == int(time.time() // 60):
+            return result
+    pytest.fail(f"no run of the counted calls fitted in one minute ({attempts} tries)")
+
+
+async def _in_one_minute_here(counted: Callable[[], Awaitable[T]], needed: float) -> T:
+    """_in_one_minute for calls to the in-process app, made on this event loop."""
+    loop = asyncio.get_running_loop()
+
+    def run() -> T:
+        return asyncio.run_coroutine_threadsafe(counted(), loop).result()
+
+    return await asyncio.to_thread(_in_one_minute, run, needed)
 
 
 def _assert_429(r: httpx.Response, code: str = "rate_limit_exceeded") -> float:
@@ -57,20 +86,27 @@ async def web(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
 async def test_requests_per_minute_per_user(web: Site) -> None:
     key, _ = await web.user_key("limited", "limited-pw")
     c = await web.client(key)
-    await asyncio.to_thread(_fresh_minute)
-    for _ in range(2):
-        assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200
-    retry_after = _assert_429(await c.post("/v1/chat/completions", json=CHAT))
-    assert retry_after <= 60
-    # The limit is the user's: a second key of the same user shares it.
-    other, _ = await web.user_key("limited", "limited-pw")
-    _assert_429(await (await web.client(other)).post("/v1/chat/completions", json=CHAT))
-    # Reads are not model calls: they are not counted or refused.
-    assert (await c.get("/v1/models")).status_code == 200
-    # Conversation turns are model calls too.
+    other, _ = await web.user_key("limited", "limited-pw")  # the same user's second key
+    o = await web.client(other)
     conv = (await c.post("/api/conversations", json={})).json()["id"]
-    r = await c.post(f"/api/conversations/{conv}/messages", json={"content": "hi"})
-    _assert_429(r)
+
+    async def counted() -> list[httpx.Response]:
+        return [
+            *[await c.post("/v1/chat/completions", json=CHAT) for _ in range(3)],
+            await o.post("/v1/chat/completions", json=CHAT),
+            await c.get("/v1/models"),
+            await c.post(f"/api/conversations/{conv}/messages", json={"content": "hi"}),
+        ]
+
+    first, second, third, by_other, read, turn = await _in_one_minute_here(counted, needed=20)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert _assert_429(third) <= 60
+    # The limit is the user's: a second key of the same user shares it.
+    _assert_429(by_other)
+    # Reads are not model calls: they are not counted or refused.
+    assert read.status_code == 200
+    # Conversation turns are model calls too.
+    _assert_429(turn)
 
 
 async def test_tokens_per_day_per_key(web: Site) -> None:
@@ -116,6 +152,43 @@ async def test_admin_sets_a_users_daily_tokens(web: Site) -> None:
     assert (await c.post("/v1/chat/completions", json=CHAT)).status_code == 200
 
 
+async def test_a_route_is_counted_when_it_declares_metering(web: Site) -> None:
+    """Metering is declared on the route: a new route listing METERED is counted, another not."""
+    probe = APIRouter(prefix="/api/probe")
+
+    @probe.post("/metered", dependencies=[METERED])
+    def metered_probe() -> dict:
+        return {"ok": True}
+
+    @probe.post("/free")
+    def free_probe() -> dict:
+        return {"ok": True}
+
+    web.app.include_router(probe)
+    routes = web.app.router.routes
+    routes.insert(0, routes.pop())  # before the UI's mount at /, which takes every path
+    admin = await web.login(ADMIN, ADMIN_PASSWORD)
+    made = await admin.post(
+        "/api/admin/users",
+        json={"name": "prober", "password": "prober-pw", "requests_per_minute": 2},
+    )
+    assert made.status_code == 201, made.text
+    key, _ = await web.user_key("prober", "prober-pw")
+    c = await web.client(key)
+
+    async def counted() -> list[httpx.Response]:  # no model runs: milliseconds
+        paths = ["probe/free"] * 3 + ["probe/metered"] * 3 + ["probe/free"]
+        return [await c.post(f"/api/{p}") for p in paths] + [
+            await c.post("/v1/chat/completions", json=CHAT)
+        ]
+
+    *free, one, two, three, free_after, chat = await _in_one_minute_here(counted, needed=5)
+    assert [r.status_code for r in (*free, one, two, free_after)] == [200] * 6
+    _assert_429(three)
+    # The budget is the user's, shared with the model routes that declare it too.
+    _assert_429(chat)
+
+
 # -- several processes on one database ---------------------------------------------------
 
 
@@ -139,18 +212,25 @@ def test_processes_sharing_a_database_share_the_limits(
     two_servers: tuple[LiveServer, LiveServer],
 ) -> None:
     a, b = two_servers
-    with _admin(a) as admin:
-        key = admin.post("/api/keys", json={"name": "shared", "requests_per_minute": 3}).json()[
-            "key"
-        ]
-    auth = {"Authorization": f"Bearer {key}"}
-    _fresh_minute()
-    statuses = []
-    for server in (a, b, a, b, a, b):
-        r = httpx.post(f"{server.url}/v1/chat/completions", json=CHAT, headers=auth, timeout=60)
-        statuses.append(r.status_code)
-        if r.status_code == 429:
-            _assert_429(r)
+
+    def counted() -> tuple[str, list[int]]:
+        with _admin(a) as admin:  # a new key a run: an abandoned run's usage is its own
+            made = admin.post("/api/keys", json={"name": "shared", "requests_per_minute": 3})
+        key = made.json()["key"]
+        statuses = []
+        for server in (a, b, a, b, a, b):
+            r = httpx.post(
+                f"{server.url}/v1/chat/completions",
+                json=CHAT,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=60,
+            )
+            statuses.append(r.status_code)
+            if r.status_code == 429:
+                _assert_429(r)
+        return key, statuses
+
+    key, statuses = _in_one_minute(counted, needed=20)
     assert statuses == [200, 200, 200, 429, 429, 429]
     # Usage written by both processes (each flushes within a second), summed in one place.
     _eventually(lambda: _usage(b, key)["requests"] == 3)
@@ -206,14 +286,16 @@ def test_leases_never_admit_more_than_the_limit_across_processes(
     assert lease_size(limit) > 1  # the case where processes hold budget in memory
     auth = {"Authorization": f"Bearer {_user_key(a, 'leaser', requests_per_minute=limit)['key']}"}
     one_token = {**CHAT, "max_tokens": 1}
-    _fresh_minute(50)
-    statuses = []
-    for i in range(limit + 4):
-        server = (a, b)[i % 2]
-        r = httpx.post(
-            f"{server.url}/v1/chat/completions", json=one_token, headers=auth, timeout=60
-        )
-        statuses.append(r.status_code)
+
+    def counted() -> list[int]:  # the same key serves a second run: a new minute, a new count
+        return [
+            httpx.post(
+                f"{(a, b)[i % 2].url}/v1/chat/completions", json=one_token, headers=auth, timeout=60
+            ).status_code
+            for i in range(limit + 4)
+        ]
+
+    statuses = _in_one_minute(counted, needed=50)
     # Taking turns, both processes use up every block they claim: the limit is met exactly.
     assert statuses == [200] * limit + [429] * 4
 

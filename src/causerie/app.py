@@ -50,8 +50,8 @@ def create_app(settings: Settings) -> FastAPI:
             await anyio.to_thread.run_sync(services.quotas.close)  # writes pending usage
             services.db.engine.dispose()
 
-    # One dependency on every route: who is asking (key, session or the local user), CSRF
-    # for cookie sessions, and rate limits on model calls.
+    # One dependency on every route: who is asking (key, session or the local user) and CSRF
+    # for cookie sessions. Routes that call a model declare auth.METERED themselves.
     app = FastAPI(
         title="Causerie",
         version=__version__,

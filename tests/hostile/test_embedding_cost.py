@@ -1,6 +1,7 @@
 """Embedding is bounded and metered: /v1/embeddings inputs and search queries have a token
 limit (400, never silently truncated), a request has a token budget, a search's query is
-counted in usage, and a bulk embeddings request never holds up someone's search."""
+counted in usage, a bulk embeddings request never holds up someone's search, and a grounded
+chat's huge question is searched by a query cut to the token limit."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import httpx
 import pytest
 
 from causerie.settings import KnowledgeConfig, Settings
-from tests.knowledge_support import K, create_collection
+from tests.answers_support import fake_upstream, scripted_models
+from tests.knowledge_support import K, create_collection, ingest
 from tests.support import app_client
 
 INPUT_TOKENS = 300
@@ -25,9 +27,12 @@ async def client(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[http
     knowledge = KnowledgeConfig(
         max_embedding_input_tokens=INPUT_TOKENS, max_embedding_request_tokens=REQUEST_TOKENS
     )
-    settings = Settings(data_dir=tmp_path_factory.mktemp("cost"), models=[], knowledge=knowledge)
-    async with app_client(settings) as c:
-        yield c
+    with fake_upstream() as url:  # a chat model on 127.0.0.1 quoting its prompt's source
+        models = scripted_models(url, "quote")
+        data = tmp_path_factory.mktemp("cost")
+        settings = Settings(data_dir=data, models=models, knowledge=knowledge)
+        async with app_client(settings) as c:
+            yield c
 
 
 async def _embed(client: httpx.AsyncClient, inputs: list[str]) -> httpx.Response:
@@ -96,3 +101,42 @@ async def test_a_search_does_not_wait_behind_a_bulk_embeddings_request(
     bulk_took = time.monotonic() - bulk_start
     # Before: the search waited for all 6 inputs. Now for one at most, plus its own.
     assert searched < bulk_took / 2, (searched, bulk_took)
+
+
+async def test_a_huge_grounded_question_is_answered_promptly_and_search_goes_on(
+    client: httpx.AsyncClient,
+) -> None:
+    """The question of a grounded chat is embedded for retrieval: cut to the token limit,
+    a 120 KB paste costs one short embedding, not a minute of everyone's embedder."""
+    col = await create_collection(client, "grounded")
+    job = await ingest(client, col, "keeper.md", SENTENCE.encode() * 3, "text/markdown")
+    assert job["status"] == "succeeded", job
+    question = "Where does the keeper of the lighthouse row at dawn?"
+    # The question first, then last: the search query keeps the start and the end.
+    for paste in (f"{question} {'Noted. ' * 17_000}", f"{'Noted. ' * 17_000} {question}"):
+        answered, searched, reply = await _ask_while_searching(client, col, paste)
+        # Still grounded: the cut query kept the question, and found the passage.
+        assert "rows out to the rocks" in reply, reply
+        # Before: six minutes for both (the whole paste embedded, search waiting behind it);
+        # now about 2 s on a quiet machine. Generous bounds: a loaded one is slower.
+        assert answered < 60 and searched < 45, (answered, searched)
+
+
+async def _ask_while_searching(
+    client: httpx.AsyncClient, col: str, question: str
+) -> tuple[float, float, str]:
+    """(seconds to the grounded answer, seconds to a search sent meanwhile, the answer)."""
+    chat = {
+        "model": "quote",
+        "messages": [{"role": "user", "content": question}],
+        "collections": [col],
+    }
+    start = time.monotonic()
+    asked = asyncio.create_task(client.post("/v1/chat/completions", json=chat))
+    await asyncio.sleep(0.2)  # the question is being embedded
+    r = await client.post(f"{K}/search", json={"query": "lighthouse", "collections": [col]})
+    searched = time.monotonic() - start
+    assert r.status_code == 200, r.text
+    answer = await asked
+    assert answer.status_code == 200, answer.text
+    return time.monotonic() - start, searched, answer.json()["choices"][0]["message"]["content"]

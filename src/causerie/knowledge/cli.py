@@ -62,6 +62,7 @@ def ingest(sources: tuple[str, ...], collection: str, config: Path | None, data_
 
 
 def _ingest_one(knowledge, collection_id: str, path: Path | str) -> bool:  # type: ignore[no-untyped-def]
+    from causerie.knowledge.spool import Upload
     from causerie.store.models import LOCAL_USER_ID
 
     jobs = knowledge.jobs
@@ -71,7 +72,9 @@ def _ingest_one(knowledge, collection_id: str, path: Path | str) -> bool:  # typ
         else:
             media_type = mimetypes.guess_type(path.name)[0]
             with path.open("rb") as f:
-                job = jobs.submit_upload(LOCAL_USER_ID, collection_id, path.name, media_type, f)
+                job = jobs.submit_upload(
+                    LOCAL_USER_ID, collection_id, Upload(path.name, media_type, f)
+                )
     except (OSError, CauserieError) as exc:
         click.echo(f"{path}: {getattr(exc, 'message', exc)}", err=True)
         return False

@@ -188,6 +188,7 @@ class Grounder:
             # with the previous user turn(s). Measured by the eval's follow-ups.
             earlier = [str(messages[i].get("content") or "") for i in users[:-1]]
             query = " ".join([*earlier[len(earlier) - FOLLOW_UP_TURNS :], question]).strip()
+        query = self.service.search_query(query)  # a huge question costs one search's time
         qv = self.service.embedder.queries([query])[0]
         language = "fr" if looks_french(question) else "en"
         found = [source.gather(Ask(query, question, qv, owner, language)) for source in evidence]

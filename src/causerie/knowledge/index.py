@@ -60,7 +60,7 @@ def _document_frequency(s: Session, term: str, prefix: bool) -> int:
 
 class TermFrequencies:
     """Document frequencies of query terms and collection statistics, remembered until
-    the index changes."""
+    the index changes (in any process: keyed on the index's generation)."""
 
     MAX_TERMS = 50_000
     MAX_STATS = 32  # collection sets (each holds a length per chunk: kept few)
@@ -88,14 +88,15 @@ class TermFrequencies:
 
     def get(self, s: Session, term: tuple[str, bool]) -> int:
         """The number of chunks containing term (a prefix counts all its words)."""
+        key = (term, bm25.generation(s))  # another process may have written since
         return self._remember(
-            self._known, self.MAX_TERMS, term, lambda: _document_frequency(s, *term)
+            self._known, self.MAX_TERMS, key, lambda: _document_frequency(s, *term)
         )
 
     def stats(self, s: Session, collections: Sequence[str]) -> bm25.Stats:
         """The chunk lengths of these collections (checked against the database's state:
         another process on the same file may have changed them)."""
-        key = (tuple(sorted(collections)), bm25.collection_version(s, collections))
+        key = (tuple(sorted(collections)), bm25.generation(s))
         return self._remember(
             self._stats, self.MAX_STATS, key, lambda: bm25.collection_stats(s, collections)
         )

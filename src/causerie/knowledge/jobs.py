@@ -42,7 +42,7 @@ from causerie.errors import CauserieError, NotFound, PayloadTooLarge
 from causerie.knowledge.extract import extract
 from causerie.knowledge.fetch import Fetcher
 from causerie.knowledge.service import Cancelled, KnowledgeService, iso, owned_collection
-from causerie.knowledge.spool import SpoolDir
+from causerie.knowledge.spool import SpoolDir, Upload
 from causerie.knowledge.tables import Job, JobUpload
 from causerie.store.models import utcnow
 
@@ -201,22 +201,17 @@ class IngestionJobs:
 
     # -- submitting ------------------------------------------------------------------
 
-    def submit_upload(
-        self,
-        owner: str,
-        collection_id: str,
-        filename: str,
-        media_type: str | None,
-        stream: BinaryIO,
-    ) -> dict:
-        """Queue the ingestion of a file read from stream; it waits in the database."""
-        name = base_name(filename)
-        path = self._spool(stream, name)
+    def submit_upload(self, owner: str, collection_id: str, upload: Upload) -> dict:
+        """Queue the ingestion of an uploaded file; it waits in the database."""
+        name = base_name(upload.name)
+        path = self._spool(upload.stream, name)
         try:
             data = path.read_bytes()
         finally:
             path.unlink(missing_ok=True)
-        return self._create(owner, collection_id, name, name, data=data, media_type=media_type)
+        return self._create(
+            owner, collection_id, name, name, data=data, media_type=upload.media_type
+        )
 
     def _spool(self, stream: BinaryIO, name: str) -> Path:
         """Copy stream to this process's spool folder, refusing it past the size limit."""
@@ -315,10 +310,7 @@ class IngestionJobs:
     def get(self, owner: str, job_id: str) -> dict:
         """One job with its progress."""
         with self.db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None or job.owner_id != owner or job.kind != "ingest":
-                raise NotFound(f"No ingestion job with id '{job_id}'.")
-            return job_json(job)
+            return job_json(owned_job(s, owner, job_id, "ingest"))
 
     def list(self, owner: str, collection_id: str, limit: int = 50) -> dict:
         """The newest jobs of a collection."""
@@ -543,6 +535,17 @@ def take_job(s: Session, job_id: str, worker: str, until: Any) -> bool:
         )
     )
     return taken.rowcount == 1
+
+
+JOB_LABELS = {"ingest": "ingestion", "import": "import"}
+
+
+def owned_job(s: Session, owner: str, job_id: str, kind: str) -> Job:
+    """The owner's job of this kind; NotFound for any other (another user's included)."""
+    job = s.get(Job, job_id)
+    if job is None or job.owner_id != owner or job.kind != kind:
+        raise NotFound(f"No {JOB_LABELS[kind]} job with id '{job_id}'.")
+    return job
 
 
 def newest_jobs(s: Session, limit: int, *where: Any) -> list[Job]:

@@ -499,6 +499,24 @@ class KnowledgeService:
             return self.embedder.queries(texts, bulk=bulk)
         return self.embedder.passages(texts, bulk=bulk)
 
+    def search_query(self, text: str) -> str:
+        """text cut to at most max_input_tokens when longer: its start and its end, kept.
+
+        An embeddings input is refused when too long (the caller asked for that text's
+        vector), but a chat question only steers retrieval: a huge paste is searched by its
+        first and last words, where a question usually is, and its embedding costs no more
+        than one search's. Each round cuts in proportion to the overshoot, so few rounds.
+        """
+        limit = self.max_input_tokens
+        budget = min(len(text), limit * CHARS_PER_TOKEN_MAX)
+        while True:
+            half = budget // 2
+            cut = text if budget >= len(text) else f"{text[:half]} … {text[len(text) - half :]}"
+            tokens = self.embedder.count_tokens(cut)
+            if tokens <= limit:
+                return cut
+            budget = int(budget * limit / tokens * 0.9)
+
     def input_tokens(self, text: str, what: str, param: str = "input") -> int:
         """The embedder's token count of text; 400 past max_input_tokens (never truncated)."""
         limit = self.max_input_tokens

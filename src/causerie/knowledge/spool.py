@@ -14,11 +14,21 @@ import logging
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".owner.lock"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file a client sent: the name it gave, its declared type, its bytes (on disk)."""
+
+    name: str
+    media_type: str | None
+    stream: BinaryIO
 
 
 class SpoolDir:

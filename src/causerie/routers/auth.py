@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import re
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,19 +22,23 @@ PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/state"})
 # Where a stale or unknown session cookie counts as no cookie: refusing it there would
 # leave the user no way to sign in again short of clearing cookies by hand.
 SIGN_IN_PATHS = PUBLIC_PATHS | {"/api/auth/logout"}
-# Model calls: these are what rate limits and token quotas count (a search embeds its query).
-METERED = re.compile(
-    r"^/v1/(chat/completions|embeddings|responses)$"
-    r"|^/api/conversations/[^/]+/messages(/[^/]+/regenerate)?$"
-    r"|^/api/knowledge/search$"
-)
 
 
 def authenticate(request: Request) -> None:
-    """The one dependency of every route: resolve the principal, check CSRF and quotas."""
-    principal = identify(request)
-    if principal is not None and request.method == "POST" and METERED.match(request.url.path):
-        services(request).quotas.admit(principal)
+    """The one dependency of every route: resolve the principal and check CSRF."""
+    identify(request)
+
+
+def metered(request: Request) -> None:
+    """Count this request against its user's and key's rate limits and daily token quota.
+
+    Declared by each route that calls a model (a search embeds its query), as
+    `dependencies=[METERED]`: it runs after `authenticate` and before the body is used.
+    """
+    services(request).quotas.admit(principal(request))
+
+
+METERED = Depends(metered)
 
 
 def identify(request: Request) -> Principal | None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from causerie.http import sse_event
 from causerie.jsonsafe import BoundedBody
 from causerie.routers import services
-from causerie.routers.auth import billed_to, owner
+from causerie.routers.auth import METERED, billed_to, owner
 from causerie.services.conversations import Event
 
 router = APIRouter(prefix="/api", tags=["conversations"])
@@ -99,7 +99,7 @@ def switch_branch(conv_id: str, body: BranchSwitch, request: Request) -> dict:
     return svc.switch_branch(owner(request), conv_id, body.message_id)
 
 
-@router.post("/conversations/{conv_id}/messages")
+@router.post("/conversations/{conv_id}/messages", dependencies=[METERED])
 def post_message(conv_id: str, body: MessageCreate, request: Request) -> StreamingResponse:
     """Add a user message and stream the assistant's reply as server-sent events."""
     svc = services(request).conversations
@@ -117,7 +117,7 @@ def post_message(conv_id: str, body: MessageCreate, request: Request) -> Streami
     return _stream(svc.reply(turn, billed_to(request)))
 
 
-@router.post("/conversations/{conv_id}/messages/{message_id}/regenerate")
+@router.post("/conversations/{conv_id}/messages/{message_id}/regenerate", dependencies=[METERED])
 def regenerate(
     conv_id: str, message_id: str, request: Request, body: ReplyOptions | None = None
 ) -> StreamingResponse:

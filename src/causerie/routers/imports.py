@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from causerie.routers import services
+from causerie.routers import received, services
 from causerie.routers.auth import owner, require_admin
 from causerie.services.imports.causerie_format import export_instance, export_user
 from causerie.services.imports.jobs import INSTANCE
@@ -36,10 +36,8 @@ async def start_import(
     request: Request, file: Annotated[UploadFile, File()], kind: Annotated[str, Form()]
 ) -> dict:
     """Import an uploaded export (kind: chatgpt, causerie or openwebui) as a job."""
-    jobs = services(request).imports
-    return await anyio.to_thread.run_sync(
-        jobs.submit, owner(request), kind, file.filename or "export", file.file
-    )
+    submit = services(request).imports.submit
+    return await anyio.to_thread.run_sync(submit, owner(request), kind, received(file, "export"))
 
 
 @router.get("/imports")
@@ -73,13 +71,9 @@ async def export_all(request: Request) -> FileResponse:
 @admin_router.post("/imports", status_code=202)
 async def restore_all(request: Request, file: Annotated[UploadFile, File()]) -> dict:
     """Restore a whole-instance export as a job: missing accounts are created, data added."""
-    jobs = services(request).imports
+    submit = partial(services(request).imports.submit, kinds=(INSTANCE,))
     return await anyio.to_thread.run_sync(
-        partial(jobs.submit, kinds=(INSTANCE,)),
-        owner(request),
-        INSTANCE,
-        file.filename or "export",
-        file.file,
+        submit, owner(request), INSTANCE, received(file, "export")
     )
 
 

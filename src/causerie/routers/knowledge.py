@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from causerie.errors import InvalidRequest, ModelNotFound
 from causerie.jsonsafe import BoundedBody
 from causerie.knowledge.system import Knowledge
-from causerie.routers import services
-from causerie.routers.auth import billed_to, owner
+from causerie.routers import received, services
+from causerie.routers.auth import METERED, billed_to, owner
 from causerie.settings import Settings
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
@@ -120,20 +120,13 @@ async def upload_documents(
     collection_id: str, request: Request, file: Annotated[list[UploadFile], File()]
 ) -> dict:
     """Queue one ingestion job per uploaded file (multipart field `file`, repeatable)."""
-    jobs = _k(request).jobs
-    out = []
-    for upload in file:
-        # Starlette spooled the part to disk; the job takes its own copy, not a bytes object.
-        out.append(
-            await anyio.to_thread.run_sync(
-                jobs.submit_upload,
-                owner(request),
-                collection_id,
-                upload.filename or "document",
-                upload.content_type,
-                upload.file,
-            )
+    submit = _k(request).jobs.submit_upload
+    out = [
+        await anyio.to_thread.run_sync(
+            submit, owner(request), collection_id, received(part, "document")
         )
+        for part in file
+    ]
     return {"object": "list", "data": out}
 
 
@@ -182,7 +175,7 @@ def delete_document(document_id: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/search")
+@router.post("/search", dependencies=[METERED])
 def search(body: SearchRequest, request: Request) -> dict:
     """Hybrid (or full-text only, or vector only) search over collections."""
     svc = _k(request).service
@@ -227,7 +220,7 @@ def conversation_grounding(conv_id: str, request: Request) -> dict:
 # -- OpenAI embeddings -----------------------------------------------------------------
 
 
-@v1_router.post("/embeddings")
+@v1_router.post("/embeddings", dependencies=[METERED])
 def create_embeddings(body: CreateEmbeddingRequest, request: Request) -> dict:
     """OpenAI's embeddings endpoint on the knowledge embedding model."""
     knowledge = _k(request)

@@ -14,7 +14,7 @@ from causerie.errors import CauserieError
 from causerie.http import EventStreamResponse, coalesce, sse_data
 from causerie.protocol import CreateChatCompletionRequest, ListModelsResponse, Model
 from causerie.routers import services
-from causerie.routers.auth import billed_to
+from causerie.routers.auth import METERED, billed_to
 from causerie.services.completions import Outcome
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -41,7 +41,7 @@ async def retrieve_model(model_id: str, request: Request) -> Model:
     return _model(request, model_id)
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post("/chat/completions", response_model=None, dependencies=[METERED])
 async def create_chat_completion(body: CreateChatCompletionRequest, request: Request) -> Response:
     """Chat completions, streamed as server-sent events or returned whole."""
     svc = services(request).completions

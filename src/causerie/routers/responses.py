@@ -13,7 +13,7 @@ from causerie.errors import CauserieError, InvalidRequest
 from causerie.http import EventStreamResponse, coalesce, sse_event
 from causerie.protocol_responses import CreateResponse, DeleteResponseResponse, ResponseItemList
 from causerie.routers import services
-from causerie.routers.auth import billed_to
+from causerie.routers.auth import METERED, billed_to
 from causerie.routers.openai import _unless_disconnected
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
@@ -23,7 +23,7 @@ def _owner(request: Request) -> str:
     return billed_to(request)[0]
 
 
-@router.post("", response_model=None)
+@router.post("", response_model=None, dependencies=[METERED])
 async def create_response(body: CreateResponse, request: Request) -> Response:
     """A model response, streamed as server-sent events or returned whole."""
     svc = services(request).responses

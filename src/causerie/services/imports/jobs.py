@@ -15,13 +15,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from causerie.errors import CauserieError, InvalidRequest, NotFound
-from causerie.knowledge.jobs import ACTIVE, STOPPED, IngestionJobs, newest_jobs
+from causerie.errors import CauserieError, InvalidRequest
+from causerie.knowledge.jobs import ACTIVE, STOPPED, IngestionJobs, newest_jobs, owned_job
 from causerie.knowledge.service import Cancelled, iso
+from causerie.knowledge.spool import Upload
 from causerie.knowledge.tables import Job
 from causerie.services.imports import ImportService, Summary
 
@@ -112,9 +113,7 @@ class ImportJobs:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def submit(
-        self, owner: str, kind: str, filename: str, stream: BinaryIO, kinds: tuple = KINDS
-    ) -> dict:
+    def submit(self, owner: str, kind: str, upload: Upload, kinds: tuple = KINDS) -> dict:
         """Copy the upload under the data dir and queue its import."""
         if kind not in kinds:
             raise InvalidRequest(f"Unknown export kind '{kind}'.", param="kind")
@@ -123,7 +122,7 @@ class ImportJobs:
                 owner_id=owner,
                 kind="import",
                 source=kind,
-                name=Path(filename or "export").name[:500],
+                name=Path(upload.name or "export").name[:500],
                 **self.queue.new_lease(),
             )
             s.add(job)
@@ -133,7 +132,7 @@ class ImportJobs:
         try:
             self.spool.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as out:
-                shutil.copyfileobj(stream, out, 1 << 20)
+                shutil.copyfileobj(upload.stream, out, 1 << 20)
         except BaseException:
             path.unlink(missing_ok=True)
             self.queue.finish(job_id, "failed", error="the upload did not arrive whole")
@@ -144,10 +143,7 @@ class ImportJobs:
     def get(self, owner: str, job_id: str) -> dict:
         """One import job with its progress and, once finished, its summary."""
         with self.db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None or job.owner_id != owner or job.kind != "import":
-                raise NotFound(f"No import job with id '{job_id}'.")
-            return import_json(job)
+            return import_json(owned_job(s, owner, job_id, "import"))
 
     def list(self, owner: str, limit: int = 20) -> dict:
         """The owner's newest import jobs."""
