@@ -6,6 +6,7 @@ import { confirmingButton, h, icon, toast } from './dom.js';
 import { errorText, plural, t } from './i18n.js';
 
 const POLL_MS = 300;
+export const ACCEPT = '.pdf,.docx,.html,.htm,.md,.markdown,.txt'; // what ingestion reads
 
 const K = '/api/knowledge';
 const conversationUrl = (id) => `/api/conversations/${encodeURIComponent(id)}`;
@@ -14,10 +15,11 @@ export class Knowledge {
   constructor(app) {
     this.app = app;
     this.attached = []; // collections of the conversation on screen
+    // Named in words, not by an icon alone: "Documents" is where files and collections live.
     this.button = h('button', {
-      type: 'button', class: 'icon-btn knowledge-btn', id: 'open-knowledge',
-      'aria-label': t('documents'), title: t('documents'), onclick: () => this.open(),
-    }, icon('book'));
+      type: 'button', class: 'knowledge-btn', id: 'open-knowledge', title: t('documentsHint'),
+      onclick: () => this.open(),
+    }, icon('book'), h('span', { 'data-i18n': 'documents', text: t('documents') }));
     document.querySelector('.topbar-actions')?.prepend(this.button);
     this.chip = h('div', { class: 'knowledge-chip', id: 'knowledge-chip', hidden: true });
     document.getElementById('composer')?.prepend(this.chip);
@@ -46,6 +48,13 @@ export class Knowledge {
       // Knowledge is an addition: a conversation still shows without it.
     }
     return conv;
+  }
+
+  /** One more collection answers this chat (its own, on the first file attached). */
+  addAttached(collection) {
+    if (!this.attached.some((c) => c.id === collection.id)) {
+      this.showAttached([...this.attached, collection]);
+    }
   }
 
   showAttached(collections) {
@@ -181,7 +190,7 @@ export class Knowledge {
       const docs = (await call('GET', `${K}/collections/${col.id}/documents`)).data;
       // A real button opening a hidden file input: reachable and operable by keyboard.
       const file = h('input', { type: 'file', multiple: true, class: 'file', hidden: true,
-        accept: '.pdf,.docx,.html,.htm,.md,.markdown,.txt',
+        accept: ACCEPT,
         onchange: (e) => this.upload(col.id, e.target) });
       return h('section', { class: 'collection', dataset: { id: col.id, name: col.name } },
         h('header', {},
@@ -299,10 +308,7 @@ export class Knowledge {
     const files = [...input.files];
     input.value = '';
     for (const file of files) {
-      const form = new FormData();
-      form.append('file', file, file.name);
-      await this.submit(collectionId, file.name, async () =>
-        (await call('POST', `${K}/collections/${collectionId}/documents`, form)).data[0]);
+      await this.submit(collectionId, file.name, () => uploadFile(collectionId, file));
     }
   }
 
@@ -338,14 +344,12 @@ export class Knowledge {
     const cancel = h('button', { type: 'button', class: 'btn small cancel-job', text: t('cancel'),
       onclick: () => call('POST', `${K}/jobs/${job.id}/cancel`).catch(() => {}) });
     row.append(cancel);
-    while (job.status === 'queued' || job.status === 'running') {
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      job = await call('GET', `${K}/jobs/${job.id}`);
-      const { done, total } = job.progress;
+    job = await watchJob(job, (j) => {
+      const { done, total } = j.progress;
       bar.max = String(Math.max(total, 1));
       bar.value = String(done);
-      status.textContent = `${t(job.status)} ${total ? `${done}/${total}` : ''}`;
-    }
+      status.textContent = `${t(j.status)} ${total ? `${done}/${total}` : ''}`;
+    });
     cancel.remove();
     const result = job.result && job.result !== 'indexed' ? ` (${t(job.result)})` : '';
     status.textContent = job.error ? `${t(job.status)}: ${jobError(job)}` : t(job.status) + result;
@@ -409,8 +413,25 @@ function linkCitations(body, sources) {
   }
 }
 
+/** Queue the ingestion of one file; its job. */
+export async function uploadFile(collectionId, file) {
+  const form = new FormData();
+  form.append('file', file, file.name);
+  return (await call('POST', `${K}/collections/${collectionId}/documents`, form)).data[0];
+}
+
+/** Poll a job until it ends, onUpdate(job) after each read; the job as it ended. */
+export async function watchJob(job, onUpdate) {
+  while (job.status === 'queued' || job.status === 'running') {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    job = await call('GET', `${K}/jobs/${job.id}`);
+    onUpdate(job);
+  }
+  return job;
+}
+
 /** Why a job failed, in the user's language when its code is known. */
-function jobError(job) {
+export function jobError(job) {
   const detail = job.error_detail;
   if (!detail?.code) return job.error;
   return errorText({ code: detail.code, message: job.error, detail });
