@@ -7,6 +7,7 @@ browser for the module.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,15 @@ def _collection(server: LiveServer, name: str) -> dict | None:
     return next((c for c in found if c["name"] == name), None)
 
 
+def _wait_for(done: Any) -> None:
+    """Until done() is true (a request the page sent is being served), at most 5 s."""
+    for _ in range(50):
+        if done():
+            return
+        time.sleep(0.1)
+    assert done()
+
+
 def test_collections_by_keyboard_titles_plurals_rename_and_delete(
     tab: Tab, server: LiveServer, tmp_path: Path
 ) -> None:
@@ -255,12 +265,28 @@ def test_collections_by_keyboard_titles_plurals_rename_and_delete(
     item = section.locator(".docs li", has_text="Tarte aux pommes")
     expect(item.locator(".doc-file")).to_have_text("tarte.md")
 
-    remove = item.get_by_role("button", name="Supprimer")
-    remove.click()
-    expect(remove).to_have_text("Supprimer définitivement\u202f?")  # asks first
-    assert section.locator(".docs li").count() == 2
-    remove.click()
+    # Deleting a document can be undone for a few seconds; nothing is sent until then.
+    docs = f"/api/knowledge/collections/{_collection(server, 'recettes')['id']}/documents"
+    item.get_by_role("button", name="Supprimer").click()
+    expect(item).to_have_count(0)
     expect(section.locator(".doc-count")).to_have_text("1 document")
+    note = page.locator("#knowledge .toast", has_text="« tarte.md » supprimé.")
+    note.get_by_role("button", name="Annuler").click()
+    expect(item.locator(".doc-file")).to_have_text("tarte.md")
+    expect(section.locator(".doc-count")).to_have_text("2 documents")
+    assert len(httpx.get(server.url + docs).json()["data"]) == 2
+    item.get_by_role("button", name="Supprimer").click()
+    expect(item).to_have_count(0)
+    assert len(httpx.get(server.url + docs).json()["data"]) == 2  # not yet
+    note.locator(".toast-close").click()  # as when the toast expires
+    expect(note).to_have_count(0)
+    _wait_for(lambda: len(httpx.get(server.url + docs).json()["data"]) == 1)
+    # Closing the page within the undo window still deletes what the user deleted.
+    section.locator(".docs li").get_by_role("button", name="Supprimer").click()
+    expect(section.locator(".doc-count")).to_have_text("0 document")
+    tab.reload()
+    _wait_for(lambda: not httpx.get(server.url + docs).json()["data"])
+    page.click("#open-knowledge")
 
     section.get_by_role("button", name="Renommer").click()
     page.locator(".rename-input").fill("cuisine")

@@ -2,6 +2,8 @@
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const CONFIRM_MS = 4000; // how long a "confirm?" button waits for its second click
+const UNDO_MS = 6000; // how long a deletion can be undone
+const leaving = new Set(); // deletions still undoable, sent when the page goes away
 
 /** Build an element: h('button', {class: 'x', onclick: f}, 'label', child). */
 export function h(tag, props = {}, ...children) {
@@ -85,7 +87,7 @@ export function mountIcons(root = document) {
 export function toast(text, {
   kind = 'info', action = null, timeout = 5000, onExpire = null, detail = null,
 } = {}) {
-  const box = document.getElementById('toasts');
+  const box = toastBox();
   let done = false;
   const close = (expired) => {
     if (done) return;
@@ -110,6 +112,36 @@ export function toast(text, {
   box.append(el);
   const timer = setTimeout(() => close(true), timeout);
   return { close: () => close(false), flush: () => close(true) };
+}
+
+/** Where toasts go: inside an open modal dialog, or the page behind it would hide them. */
+function toastBox() {
+  const dialog = document.querySelector('dialog[open]');
+  if (!dialog) return document.getElementById('toasts');
+  return dialog.querySelector(':scope > .toasts')
+    || dialog.appendChild(h('div', { class: 'toasts', 'aria-live': 'assertive' }));
+}
+
+/**
+ * A deletion the user can take back for a few seconds: the caller hides the thing at once;
+ * commit() deletes it when the toast expires (or is closed), unload() (a keepalive request)
+ * when the page goes away first, so a closed tab does what the user asked; undo() if Undo
+ * is pressed, and nothing is sent.
+ */
+export function undoable(text, undoLabel, { commit, unload, undo }) {
+  if (!leaving.size) window.addEventListener('pagehide', leave, { once: true });
+  const pending = { unload };
+  leaving.add(pending);
+  toast(text, {
+    timeout: UNDO_MS,
+    action: { label: undoLabel, run: () => { leaving.delete(pending); undo(); } },
+    onExpire: () => { if (leaving.delete(pending)) commit(); },
+  });
+}
+
+function leave() {
+  for (const pending of leaving) pending.unload();
+  leaving.clear();
 }
 
 /**

@@ -126,7 +126,7 @@ const STRINGS = {
     attachFiles: 'Attach files', attachedFiles: 'Attached files', chatFiles: 'Chat files',
     uploading: 'uploading…', indexingPct: 'indexing {pct}', ready: 'ready',
     removeFile: 'Remove {name}', documentsHint: 'Documents: collections and files the chats answer from',
-    documentDeleted: 'Document deleted.', failedBecause: 'failed: {reason}',
+    documentDeleted: '“{name}” deleted.', failedBecause: 'failed: {reason}',
   },
   fr: {
     conversations: 'Discussions',
@@ -252,7 +252,7 @@ const STRINGS = {
     chatFiles: 'Fichiers de la discussion', uploading: 'envoi…', indexingPct: 'indexation {pct}',
     ready: 'prêt', removeFile: 'Retirer {name}',
     documentsHint: `Documents${NNBSP}: les collections et fichiers dont les discussions se servent`,
-    documentDeleted: 'Document supprimé.', failedBecause: `échec${NNBSP}: {reason}`,
+    documentDeleted: '« {name} » supprimé.', failedBecause: `échec${NNBSP}: {reason}`,
   },
 };
 

@@ -1,8 +1,8 @@
 // Knowledge in the UI: collections with uploads and their progress, collections attached
 // to a chat, clickable [n] citations, a sources panel, and the cited passage in context.
 
-import { call } from './api.js';
-import { confirmingButton, h, icon, toast } from './dom.js';
+import { call, deleteOnUnload } from './api.js';
+import { confirmingButton, h, icon, toast, undoable } from './dom.js';
 import { errorText, plural, t } from './i18n.js';
 
 const POLL_MS = 300;
@@ -15,6 +15,7 @@ export class Knowledge {
   constructor(app) {
     this.app = app;
     this.attached = []; // collections of the conversation on screen
+    this.deleting = new Set(); // documents deleted, Undo still possible: not shown
     // Named in words, not by an icon alone: "Documents" is where files and collections live.
     this.button = h('button', {
       type: 'button', class: 'knowledge-btn', id: 'open-knowledge', title: t('documentsHint'),
@@ -187,7 +188,7 @@ export class Knowledge {
     }
     const attached = new Set(this.attached.map((c) => c.id));
     const items = await Promise.all(cols.map(async (col) => {
-      const docs = (await call('GET', `${K}/collections/${col.id}/documents`)).data;
+      const docs = await this.documents(col.id);
       // A real button opening a hidden file input: reachable and operable by keyboard.
       const file = h('input', { type: 'file', multiple: true, class: 'file', hidden: true,
         accept: ACCEPT,
@@ -221,7 +222,14 @@ export class Knowledge {
     return h('li', { dataset: { id: d.id } },
       h('span', { class: 'doc-title', text: title ?? d.name }),
       title ? h('span', { class: 'hint doc-file', text: d.name }) : null,
-      confirmingButton(t('remove'), t('confirmDelete'), () => this.removeDocument(d.id)));
+      h('button', { type: 'button', class: 'btn small', text: t('remove'),
+        onclick: () => this.removeDocument(d) }));
+  }
+
+  /** A collection's documents, less those whose deletion can still be undone. */
+  async documents(collectionId) {
+    const docs = (await call('GET', `${K}/collections/${collectionId}/documents`)).data;
+    return docs.filter((d) => !this.deleting.has(d.id));
   }
 
   /** Rename in place: Enter saves, Escape (or leaving the field empty) keeps the name. */
@@ -278,13 +286,30 @@ export class Knowledge {
     }
   }
 
-  async removeDocument(id) {
-    try {
-      await call('DELETE', `${K}/documents/${id}`);
-    } catch (err) {
-      toast(errorText(err), { kind: 'error', detail: err.message });
-    }
-    await this.refresh();
+  /** Hidden at once, deleted when the undo window closes (see undoable in dom.js). */
+  async removeDocument(d) {
+    const url = `${K}/documents/${d.id}`;
+    const shown = async () => {
+      this.deleting.delete(d.id);
+      await this.refreshDocs();
+    };
+    this.deleting.add(d.id);
+    undoable(t('documentDeleted', { name: d.name }), t('undo'), {
+      commit: async () => {
+        try {
+          await call('DELETE', url);
+        } catch (err) {
+          if (err.status !== 404) toast(errorText(err), { kind: 'error', detail: err.message });
+        }
+        await shown(); // gone, or back in the list if the server refused
+      },
+      unload: () => deleteOnUnload(url),
+      undo: shown,
+    });
+    const row = this.dialog.querySelector(`.collection .docs [data-id="${d.id}"]`);
+    const upload = row?.closest('.collection').querySelector('.btn.upload');
+    await this.refreshDocs();
+    upload?.focus(); // its row is gone: focus stays in the collection
   }
 
   /** Attach the ticked collections; a new chat is created first so they have a home. */
@@ -363,7 +388,7 @@ export class Knowledge {
   async refreshDocs() {
     // Keep the job rows (their outcome stays readable) and refresh only document lists.
     for (const section of this.dialog.querySelectorAll('.collection')) {
-      const docs = (await call('GET', `${K}/collections/${section.dataset.id}/documents`)).data;
+      const docs = await this.documents(section.dataset.id);
       section.querySelector('.doc-count').textContent = ` ${plural('docCount', docs.length)}`;
       section.querySelector('.docs').replaceChildren(...docs.map((d) => this.docItem(d)));
     }
