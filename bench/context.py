@@ -6,7 +6,7 @@ turns 1-2 (turn 2 reuses turn 1's KV cache). A long one is seeded with 28 exchan
 operations notes (more than the slot holds), then turns 29 and 30 are played live through
 /api/conversations, as the web UI sends them: turn 29 warms the cache as the previous turn of
 a real conversation would have, and turn 30 is the figure. Replies are capped at 24 tokens.
-Then turns 31 on each paste another ~450 tokens of notes, so that history is dropped again:
+Turns 31 and after (`--after`) each paste ~450 more tokens of notes, so history is dropped again:
 the turns that drop a block re-read the prompt, the turns after them keep the cache.
 """
 
