@@ -70,7 +70,7 @@ def fit(messages: list[dict[str, Any]], room: int, bytes_per_token: float) -> Fi
 
     Turns are dropped in blocks, not one by one: dropping one more message each turn would
     change the start of the prompt every turn, and the engine would re-read all of it
-    (bench/README.md, "Context fitting": 799 s for one turn under load). The cut points are
+    (bench/README.md, "Long conversations": 799 s for one turn under load). The cut points are
     fixed from the start of the conversation, about DROP_BLOCK of the room apart, so the
     kept history starts at the same message over the next several turns.
 
