@@ -6,6 +6,8 @@ turns 1-2 (turn 2 reuses turn 1's KV cache). A long one is seeded with 28 exchan
 operations notes (more than the slot holds), then turns 29 and 30 are played live through
 /api/conversations, as the web UI sends them: turn 29 warms the cache as the previous turn of
 a real conversation would have, and turn 30 is the figure. Replies are capped at 24 tokens.
+Turns 31 and after (`--after`) each paste ~450 more tokens of notes, so history is dropped again:
+the turns that drop a block re-read the prompt, the turns after them keep the cache.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bench.inference.workload import history
 
 SEEDED_TURNS = 28
 NOTES_PER_TURN_TOKENS = 150  # about 28 x 150 = 4,200 tokens of user notes, plus replies
+PASTE_TOKENS = 450  # each turn after 30: enough that a block drop comes every few turns
 
 
 def play(client: httpx.Client, url: str, conv: str, content: str) -> dict[str, Any]:
@@ -62,7 +65,7 @@ def seeded_turns() -> list[tuple[str, str]]:
     return [(m["role"], m["content"]) for m in notes if m["role"] != "system"]
 
 
-def run(model: str, work: Path) -> dict[str, Any]:
+def run(model: str, work: Path, after: int) -> dict[str, Any]:
     fields = {"name": model, "builtin": MODELS[model], "n_ctx": 8192, "n_parallel": 2}
     config = write_config(work / "model.toml", {**fields, "threads": 2})
     data = work / "data"
@@ -75,16 +78,30 @@ def run(model: str, work: Path) -> dict[str, Any]:
             long = seed_conversation(data, seeded_turns(), title="Long", model=model)
             turn29 = play(client, server.url, long, "Any server restarted twice? One sentence.")
             turn30 = play(client, server.url, long, "Which team wrote the most lines? One word.")
-    return {"model": model, "turn1": turn1, "turn2": turn2, "turn29": turn29, "turn30": turn30}
+            later = [
+                {"turn": 31 + i, **play(client, server.url, long, paste)}
+                for i, paste in enumerate(pastes(after))
+            ]
+    return {
+        "model": model, "turn1": turn1, "turn2": turn2, "turn29": turn29, "turn30": turn30,
+        "later": later,
+    }  # fmt: skip
+
+
+def pastes(count: int) -> list[str]:
+    """Notes pasted on the turns after 30, each asking for a one-word acknowledgement."""
+    notes = history(count * PASTE_TOKENS, parts=count)
+    return [m["content"] + "\nNoted? One word." for m in notes if m["role"] == "user"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", choices=sorted(MODELS))
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--after", type=int, default=8, help="turns played after turn 30")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="causerie-bench-context-") as tmp:
-        result = run(args.model, Path(tmp))
+        result = run(args.model, Path(tmp), args.after)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -266,6 +266,7 @@ OBJECT_ROUTES = [
     ("GET", "/api/conversations/{conv}/collections", None),
     ("PUT", "/api/conversations/{conv}/collections", {"collections": []}),
     ("GET", "/api/conversations/{conv}/grounding", None),
+    ("POST", "/api/conversations/{conv}/own-collection", {"label": "Files"}),
     ("GET", f"{K}/collections/{{col}}", None),
     ("PATCH", f"{K}/collections/{{col}}", {"name": "pwned"}),
     ("GET", f"{K}/collections/{{col}}/documents", None),

@@ -7,6 +7,7 @@ browser for the module.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,15 @@ def _collection(server: LiveServer, name: str) -> dict | None:
     return next((c for c in found if c["name"] == name), None)
 
 
+def _wait_for(done: Any) -> None:
+    """Until done() is true (a request the page sent is being served), at most 5 s."""
+    for _ in range(50):
+        if done():
+            return
+        time.sleep(0.1)
+    assert done()
+
+
 def test_collections_by_keyboard_titles_plurals_rename_and_delete(
     tab: Tab, server: LiveServer, tmp_path: Path
 ) -> None:
@@ -255,12 +265,28 @@ def test_collections_by_keyboard_titles_plurals_rename_and_delete(
     item = section.locator(".docs li", has_text="Tarte aux pommes")
     expect(item.locator(".doc-file")).to_have_text("tarte.md")
 
-    remove = item.get_by_role("button", name="Supprimer")
-    remove.click()
-    expect(remove).to_have_text("Supprimer définitivement\u202f?")  # asks first
-    assert section.locator(".docs li").count() == 2
-    remove.click()
+    # Deleting a document can be undone for a few seconds; nothing is sent until then.
+    docs = f"/api/knowledge/collections/{_collection(server, 'recettes')['id']}/documents"
+    item.get_by_role("button", name="Supprimer").click()
+    expect(item).to_have_count(0)
     expect(section.locator(".doc-count")).to_have_text("1 document")
+    note = page.locator("#knowledge .toast", has_text="« tarte.md » supprimé.")
+    note.get_by_role("button", name="Annuler").click()
+    expect(item.locator(".doc-file")).to_have_text("tarte.md")
+    expect(section.locator(".doc-count")).to_have_text("2 documents")
+    assert len(httpx.get(server.url + docs).json()["data"]) == 2
+    item.get_by_role("button", name="Supprimer").click()
+    expect(item).to_have_count(0)
+    assert len(httpx.get(server.url + docs).json()["data"]) == 2  # not yet
+    note.locator(".toast-close").click()  # as when the toast expires
+    expect(note).to_have_count(0)
+    _wait_for(lambda: len(httpx.get(server.url + docs).json()["data"]) == 1)
+    # Closing the page within the undo window still deletes what the user deleted.
+    section.locator(".docs li").get_by_role("button", name="Supprimer").click()
+    expect(section.locator(".doc-count")).to_have_text("0 document")
+    tab.reload()
+    _wait_for(lambda: not httpx.get(server.url + docs).json()["data"])
+    page.click("#open-knowledge")
 
     section.get_by_role("button", name="Renommer").click()
     page.locator(".rename-input").fill("cuisine")
@@ -349,3 +375,85 @@ def test_accessibility_of_the_main_views(tab: Tab, server: LiveServer) -> None:
         page.keyboard.press("Escape")
         expect(page.locator(opener)).to_be_focused()
     assert all(not v for v in found.values()), found
+
+
+FACT = "Le code d'accès du phare de Kerlaouen est 4817-ZÈBRE. Il change chaque printemps."
+
+
+def _choose_by_keyboard(page: Any, name: str, path: Path) -> None:
+    """From the message box, Shift+Tab to the paperclip, Enter, and pick the file."""
+    choosers: list[Any] = []  # listening first: see the collections test above
+    page.on("filechooser", lambda chooser: choosers.append(chooser))
+    page.locator("#input").focus()
+    page.keyboard.press("Shift+Tab")
+    expect(page.get_by_role("button", name=name)).to_be_focused()
+    page.keyboard.press("Enter")
+    for _ in range(100):
+        if choosers:
+            break
+        page.wait_for_timeout(100)
+    assert choosers, "Enter on the paperclip opened no file chooser"
+    choosers[0].set_files(str(path))
+
+
+def test_files_attached_from_the_composer_ground_the_next_answer(
+    tab: Tab, server: LiveServer, tmp_path: Path
+) -> None:
+    fact, empty = tmp_path / "kerlaouen.txt", tmp_path / "vide.txt"
+    fact.write_text(FACT)
+    empty.write_bytes(b"")
+    page = tab.open("/").page
+    expect(page.locator("#open-knowledge")).to_have_text("Documents")  # named, not an icon
+    _choose_by_keyboard(page, "Joindre des fichiers", fact)
+    chip = page.locator(".attachment", has_text="kerlaouen.txt")
+    expect(chip).to_have_attribute("data-state", "ready", timeout=60_000)
+    expect(chip.locator(".attachment-status")).to_have_text("prêt")
+    # The chat was started for it, and answers from its own collection from now on.
+    conv = tab.conv_id()
+    expect(page.locator("#knowledge-chip")).to_contain_text("Fichiers de la discussion")
+    own = tab.api(f"/api/conversations/{conv}/collections")["data"]
+    assert [c["conversation_id"] for c in own] == [conv] and own[0]["document_count"] == 1
+
+    # A file that cannot be read says why, in French, and can be taken back.
+    page.locator("#attach-input").set_input_files(str(empty))
+    failed = page.locator(".attachment", has_text="vide.txt")
+    expect(failed).to_have_attribute("data-state", "failed", timeout=60_000)
+    expect(failed).to_contain_text("échec\u202f: « vide.txt » est vide.")
+    failed.get_by_role("button", name="Retirer vide.txt").click()
+    expect(failed).to_have_count(0)
+
+    tab.send("Quel est le code d'accès du phare de Kerlaouen ?")
+    expect(chip).to_have_count(0)  # sent: the file now belongs to the chat
+    tab.wait_replies(1)
+    panel = page.locator("article.msg.assistant .sources-panel")
+    expect(panel).to_contain_text("kerlaouen.txt")
+    expect(panel.locator(".source-snippet").first).to_contain_text("4817")
+    # A second file goes into the same collection; removing it deletes its document.
+    again = tmp_path / "encore.txt"
+    again.write_text("Le phare de Kerlaouen a été allumé en 1902.")
+    page.locator("#attach-input").set_input_files(str(again))
+    chip = page.locator(".attachment", has_text="encore.txt")
+    expect(chip).to_have_attribute("data-state", "ready", timeout=60_000)
+    chip.get_by_role("button", name="Retirer encore.txt").click()
+    expect(chip).to_have_count(0)
+    docs = f"/api/knowledge/collections/{own[0]['id']}/documents"
+    for _ in range(50):
+        names = [d["name"] for d in tab.api(docs)["data"]]
+        if names == ["kerlaouen.txt"]:
+            break
+        page.wait_for_timeout(100)
+    assert names == ["kerlaouen.txt"]
+    assert tab.api(f"/api/conversations/{conv}/collections")["data"][0]["id"] == own[0]["id"]
+
+
+@pytest.mark.parametrize("tab_options", [{"locale": "en-US"}], ids=["en"])
+def test_the_paperclip_in_english(tab: Tab, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    page = tab.open("/").page
+    expect(page.locator("#open-knowledge")).to_have_text("Documents")
+    assert "Documents:" in (page.locator("#open-knowledge").get_attribute("title") or "")
+    _choose_by_keyboard(page, "Attach files", empty)
+    chip = page.locator(".attachment", has_text="empty.txt")
+    expect(chip).to_contain_text("failed: “empty.txt” is empty.", timeout=60_000)
+    expect(page.locator("#knowledge-chip")).to_contain_text("Chat files")

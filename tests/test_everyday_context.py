@@ -117,3 +117,29 @@ async def test_search_ignores_accents_and_case(client: httpx.AsyncClient) -> Non
     assert await found("ecole d'ete") == {ids["ÉCOLE d'été"]}
     assert await found("москва") == {ids["ÉCOLE d'été"]}  # case folds beyond ASCII too
     assert await found("chaine%") == set()  # wildcards are still literal
+
+
+async def test_a_chats_own_collection_is_made_once_and_outlives_the_chat(
+    client: httpx.AsyncClient,
+) -> None:
+    conv = (await client.post("/api/conversations", json={"title": "Phares"})).json()["id"]
+    # Its natural name is taken by a collection of the user's: the chat's id tells it apart.
+    taken = await client.post("/api/knowledge/collections", json={"name": "Fichiers · Phares"})
+    assert taken.status_code == 201, taken.text
+    url = f"/api/conversations/{conv}/own-collection"
+    own = (await client.post(url, json={"label": "Fichiers"})).json()
+    assert own["name"] == f"Fichiers · {conv}" and own["conversation_id"] == conv
+    attached = (await client.get(f"/api/conversations/{conv}/collections")).json()["data"]
+    assert [c["id"] for c in attached] == [own["id"]]
+    # Detached in Documents, then a file attached again: the same collection, attached again.
+    await client.put(f"/api/conversations/{conv}/collections", json={"collections": []})
+    again = await client.post(url)
+    assert again.status_code == 200 and again.json()["id"] == own["id"]
+    attached = (await client.get(f"/api/conversations/{conv}/collections")).json()["data"]
+    assert [c["id"] for c in attached] == [own["id"]]
+    assert (await client.post(url, json={"label": ""})).status_code == 400
+    assert (await client.post("/api/conversations/nope/own-collection")).status_code == 404
+    # Deleting the chat leaves its files reachable in Documents.
+    assert (await client.delete(f"/api/conversations/{conv}")).status_code == 204
+    left = (await client.get(f"/api/knowledge/collections/{own['id']}")).json()
+    assert left["name"] == f"Fichiers · {conv}"

@@ -55,6 +55,7 @@ def collection_json(c: Collection, documents: int = 0) -> dict[str, Any]:
         "name": c.name,
         "description": c.description,
         "document_count": documents,
+        "conversation_id": c.conversation_id,  # set on a chat's own collection (its files)
         "created_at": iso(c.created_at),
         "updated_at": iso(c.updated_at),
     }
@@ -567,6 +568,50 @@ class KnowledgeService:
                     )
                 )
         return self.conversation_collections(owner, conversation_id)
+
+    def own_collection(self, owner: str, conversation_id: str, label: str) -> dict:
+        """The chat's own collection (files attached in its composer), created on first use.
+
+        It is (re)attached to the chat each time: attaching a file means answering from it.
+        """
+        try:
+            return self._own_collection(owner, conversation_id, label)
+        except IntegrityError:  # a simultaneous first attach created it: use that one
+            return self._own_collection(owner, conversation_id, label)
+
+    def _own_collection(self, owner: str, conversation_id: str, label: str) -> dict:
+        with self.db.session() as s:
+            conv = _owned_conversation(s, owner, conversation_id)
+            col = s.scalar(
+                select(Collection)
+                .where(Collection.owner_id == owner, Collection.conversation_id == conv.id)
+                .order_by(Collection.created_at)
+                .limit(1)
+            )
+            if col is None:
+                name = _free_name(s, owner, label, conv)
+                col = Collection(owner_id=owner, name=name, conversation_id=conv.id)
+                s.add(col)
+                s.flush()
+            if s.get(ConversationCollection, (conv.id, col.id)) is None:
+                s.add(
+                    ConversationCollection(
+                        conversation_id=conv.id, collection_id=col.id, owner_id=owner
+                    )
+                )
+            return collection_json(col, _doc_count(s, col.id))
+
+
+def _free_name(s: Session, owner: str, label: str, conv: Conversation) -> str:
+    """A collection name for the chat's files: by its title, by its id if that is taken."""
+    for name in (f"{label} · {conv.title or conv.id[:8]}", f"{label} · {conv.id}"):
+        name = name[:200]
+        taken = s.scalar(
+            select(Collection.id).where(Collection.owner_id == owner, Collection.name == name)
+        )
+        if taken is None:
+            return name
+    raise InvalidRequest(f"A collection named '{name}' already exists.", code="duplicate")
 
 
 def _insert_chunks(s: Session, rows: list[dict[str, Any]]) -> list[int]:

@@ -34,6 +34,10 @@ class Collection(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The chat whose composer made it (files attached in a chat). No foreign key: SQLite
+    # adds one only by copying the table, and dropping the old copy would delete every
+    # document in cascade. Once that chat is deleted this is a plain collection.
+    conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Document(Base):

@@ -70,6 +70,12 @@ class CollectionsAttach(BaseModel):
     collections: list[str] = Field(max_length=50)
 
 
+class OwnCollection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # The start of the collection's name (the UI sends it in the user's language).
+    label: str = Field("Chat files", min_length=1, max_length=100)
+
+
 class CreateEmbeddingRequest(BoundedBody):
     """OpenAI's embeddings request; `input_type` is an extension (e5 prefixes)."""
 
@@ -207,6 +213,13 @@ def attach_collections(conv_id: str, body: CollectionsAttach, request: Request) 
     svc = _k(request).service
     data = svc.set_conversation_collections(owner(request), conv_id, body.collections)
     return {"object": "list", "data": data}
+
+
+@conversation_router.post("/{conv_id}/own-collection")
+def own_collection(conv_id: str, request: Request, body: OwnCollection | None = None) -> dict:
+    """The collection of files attached in this chat: created and attached on first call."""
+    label = (body or OwnCollection()).label
+    return _k(request).service.own_collection(owner(request), conv_id, label)
 
 
 @conversation_router.get("/{conv_id}/grounding")

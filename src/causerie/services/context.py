@@ -35,6 +35,9 @@ REPLY_TOKENS = 512  # kept for the answer when the request sets no max_tokens
 GROUNDING_TOKENS = 200  # the grounding instructions, besides the evidence itself
 TOKENS_PER_EVIDENCE_WORD = 3  # evidence is budgeted in words (knowledge.evidence_words)
 ATTEMPTS = 3
+# History is dropped a block at a time, this share of the room: after a drop the prompt
+# fills about 60 % of it, and the next turns keep the same start (the engine's cache).
+DROP_BLOCK = 0.4
 
 
 @dataclass
@@ -65,23 +68,55 @@ def budget(context: int, request: dict[str, Any], evidence_words: int | None) ->
 def fit(messages: list[dict[str, Any]], room: int, bytes_per_token: float) -> Fitted:
     """System messages and the newest turns that fit in room tokens; the oldest go first.
 
+    Turns are dropped in blocks, not one by one: dropping one more message each turn would
+    change the start of the prompt every turn, and the engine would re-read all of it
+    (bench/README.md, "Long conversations": 799 s for one turn under load). The cut points are
+    fixed from the start of the conversation, about DROP_BLOCK of the room apart, so the
+    kept history starts at the same message over the next several turns.
+
     The latest message always stays (it is what is being answered), even over the room:
     the engine then counts it exactly, and refuses it if it truly does not fit.
     """
     system = [m for m in messages if m["role"] == "system"]
     turns = [m for m in messages if m["role"] != "system"]
+    costs = [estimate(m, bytes_per_token) for m in turns]
     used = sum(estimate(m, bytes_per_token) for m in system)
-    kept: list[dict[str, Any]] = []
-    for m in reversed(turns):
-        cost = estimate(m, bytes_per_token)
-        if kept and used + cost > room:
-            break
-        kept.append(m)
-        used += cost
+    for cut in _cuts(turns, costs, DROP_BLOCK * room):
+        kept = sum(costs[cut:])
+        if used + kept <= room:
+            return Fitted(system + turns[cut:], cut, used + kept)
+    return _newest(system, turns, costs, used, room)
+
+
+def _cuts(turns: list[dict[str, Any]], costs: list[int], block: float) -> list[int]:
+    """Where history may start: at a user message, once a block's worth precedes it."""
+    cuts, since = [0], 0
+    for i, (m, cost) in enumerate(zip(turns, costs, strict=True)):
+        if i and m["role"] == "user" and since >= block:
+            cuts.append(i)
+            since = 0
+        since += cost
+    return cuts
+
+
+def _newest(
+    system: list[dict[str, Any]],
+    turns: list[dict[str, Any]],
+    costs: list[int],
+    used: int,
+    room: int,
+) -> Fitted:
+    """Even the last block is too long: as many of the newest messages as fit."""
+    kept = min(1, len(turns))  # the latest, whatever its size
+    used += costs[-1] if turns else 0
+    while kept < len(turns) and used + costs[-kept - 1] <= room:
+        kept += 1
+        used += costs[-kept]
     # A reply must follow a user message: an assistant turn cut from its question goes too.
-    while len(kept) > 1 and kept[-1]["role"] != "user":
-        used -= estimate(kept.pop(), bytes_per_token)
-    return Fitted(system + kept[::-1], len(turns) - len(kept), used)
+    while kept > 1 and turns[-kept]["role"] != "user":
+        used -= costs[-kept]
+        kept -= 1
+    return Fitted(system + turns[len(turns) - kept :], len(turns) - kept, used)
 
 
 def refuse_oversized(content: str, context: int | None, request: dict[str, Any]) -> None:

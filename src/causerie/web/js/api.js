@@ -83,6 +83,11 @@ function dispatch(frame, onEvent) {
   if (data.length) onEvent(kind, JSON.parse(data.join('\n')));
 }
 
+/** A DELETE that is still sent when the page is being closed (keepalive). */
+export function deleteOnUnload(url) {
+  return fetch(url, { method: 'DELETE', keepalive: true, headers: csrfHeaders('DELETE') });
+}
+
 const conv = (id) => `/api/conversations/${encodeURIComponent(id)}`;
 
 export const api = {
@@ -102,8 +107,7 @@ export const api = {
   update: (id, changes) => call('PATCH', conv(id), changes),
   remove: (id) => call('DELETE', conv(id)),
   /** Fire-and-forget delete that survives the page being closed. */
-  removeOnUnload: (id) =>
-    fetch(conv(id), { method: 'DELETE', keepalive: true, headers: csrfHeaders('DELETE') }),
+  removeOnUnload: (id) => deleteOnUnload(conv(id)),
   branch: (id, messageId) => call('PUT', `${conv(id)}/branch`, { message_id: messageId }),
   send: (id, body, opts) => stream(`${conv(id)}/messages`, body, opts),
   regenerate: (id, messageId, opts) =>

@@ -2,6 +2,8 @@
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const CONFIRM_MS = 4000; // how long a "confirm?" button waits for its second click
+const UNDO_MS = 6000; // how long a deletion can be undone
+const leaving = new Set(); // deletions still undoable, sent when the page goes away
 
 /** Build an element: h('button', {class: 'x', onclick: f}, 'label', child). */
 export function h(tag, props = {}, ...children) {
@@ -47,6 +49,7 @@ const ICONS = {
   alert: ['M12 3 2 21h20z', 'M12 10v4', 'M12 17h.01'],
   book: ['M2 5h6a4 4 0 0 1 4 4v11a3 3 0 0 0-3-3H2z', 'M22 5h-6a4 4 0 0 0-4 4v11a3 3 0 0 1 3-3h7z'],
   paused: ['M12 3a9 9 0 1 0 0 18 9 9 0 1 0 0-18z', 'M10 9v6', 'M14 9v6'],
+  paperclip: ['M20 11.5l-8 8a5 5 0 0 1-7-7l8.5-8.5a3.5 3.5 0 0 1 5 5L10 17.5a2 2 0 0 1-3-3l7.5-7.5'],
   globe: ['M12 3a9 9 0 1 0 0 18 9 9 0 1 0 0-18z', 'M3 12h18',
     'M12 3a14 14 0 0 1 0 18 14 14 0 0 1 0-18z'],
 };
@@ -84,7 +87,7 @@ export function mountIcons(root = document) {
 export function toast(text, {
   kind = 'info', action = null, timeout = 5000, onExpire = null, detail = null,
 } = {}) {
-  const box = document.getElementById('toasts');
+  const box = toastBox();
   let done = false;
   const close = (expired) => {
     if (done) return;
@@ -109,6 +112,36 @@ export function toast(text, {
   box.append(el);
   const timer = setTimeout(() => close(true), timeout);
   return { close: () => close(false), flush: () => close(true) };
+}
+
+/** Where toasts go: inside an open modal dialog, or the page behind it would hide them. */
+function toastBox() {
+  const dialog = document.querySelector('dialog[open]');
+  if (!dialog) return document.getElementById('toasts');
+  return dialog.querySelector(':scope > .toasts')
+    || dialog.appendChild(h('div', { class: 'toasts', 'aria-live': 'assertive' }));
+}
+
+/**
+ * A deletion the user can take back for a few seconds: the caller hides the thing at once;
+ * commit() deletes it when the toast expires (or is closed), unload() (a keepalive request)
+ * when the page goes away first, so a closed tab does what the user asked; undo() if Undo
+ * is pressed, and nothing is sent.
+ */
+export function undoable(text, undoLabel, { commit, unload, undo }) {
+  if (!leaving.size) window.addEventListener('pagehide', leave, { once: true });
+  const pending = { unload };
+  leaving.add(pending);
+  toast(text, {
+    timeout: UNDO_MS,
+    action: { label: undoLabel, run: () => { leaving.delete(pending); undo(); } },
+    onExpire: () => { if (leaving.delete(pending)) commit(); },
+  });
+}
+
+function leave() {
+  for (const pending of leaving) pending.unload();
+  leaving.clear();
 }
 
 /**

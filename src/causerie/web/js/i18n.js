@@ -122,6 +122,11 @@ const STRINGS = {
     // Web search (websearch.js, knowledge.js)
     searchWeb: 'Search the web', unreadPages: 'Pages that could not be read',
     webSource: 'web page', openPage: 'Open the page',
+    // Files attached from the composer (attachments.js), undo in Documents (knowledge.js)
+    attachFiles: 'Attach files', attachedFiles: 'Attached files', chatFiles: 'Chat files',
+    uploading: 'uploading…', indexingPct: 'indexing {pct}', ready: 'ready',
+    removeFile: 'Remove {name}', documentsHint: 'Documents: collections and files the chats answer from',
+    documentDeleted: '“{name}” deleted.', failedBecause: 'failed: {reason}',
   },
   fr: {
     conversations: 'Discussions',
@@ -243,6 +248,11 @@ const STRINGS = {
     copyFailed: `La copie a échoué${NNBSP}: sélectionnez le texte et appuyez sur Ctrl+C.`,
     searchWeb: 'Chercher sur le web', unreadPages: 'Pages qui n’ont pas pu être lues',
     webSource: 'page web', openPage: 'Ouvrir la page',
+    attachFiles: 'Joindre des fichiers', attachedFiles: 'Fichiers joints',
+    chatFiles: 'Fichiers de la discussion', uploading: 'envoi…', indexingPct: 'indexation {pct}',
+    ready: 'prêt', removeFile: 'Retirer {name}',
+    documentsHint: `Documents${NNBSP}: les collections et fichiers dont les discussions se servent`,
+    documentDeleted: '« {name} » supprimé.', failedBecause: `échec${NNBSP}: {reason}`,
   },
 };
 

@@ -1,11 +1,12 @@
 // Knowledge in the UI: collections with uploads and their progress, collections attached
 // to a chat, clickable [n] citations, a sources panel, and the cited passage in context.
 
-import { call } from './api.js';
-import { confirmingButton, h, icon, toast } from './dom.js';
+import { call, deleteOnUnload } from './api.js';
+import { confirmingButton, h, icon, toast, undoable } from './dom.js';
 import { errorText, plural, t } from './i18n.js';
 
 const POLL_MS = 300;
+export const ACCEPT = '.pdf,.docx,.html,.htm,.md,.markdown,.txt'; // what ingestion reads
 
 const K = '/api/knowledge';
 const conversationUrl = (id) => `/api/conversations/${encodeURIComponent(id)}`;
@@ -14,10 +15,12 @@ export class Knowledge {
   constructor(app) {
     this.app = app;
     this.attached = []; // collections of the conversation on screen
+    this.deleting = new Set(); // documents deleted, Undo still possible: not shown
+    // Named in words, not by an icon alone: "Documents" is where files and collections live.
     this.button = h('button', {
-      type: 'button', class: 'icon-btn knowledge-btn', id: 'open-knowledge',
-      'aria-label': t('documents'), title: t('documents'), onclick: () => this.open(),
-    }, icon('book'));
+      type: 'button', class: 'knowledge-btn', id: 'open-knowledge', title: t('documentsHint'),
+      onclick: () => this.open(),
+    }, icon('book'), h('span', { 'data-i18n': 'documents', text: t('documents') }));
     document.querySelector('.topbar-actions')?.prepend(this.button);
     this.chip = h('div', { class: 'knowledge-chip', id: 'knowledge-chip', hidden: true });
     document.getElementById('composer')?.prepend(this.chip);
@@ -46,6 +49,13 @@ export class Knowledge {
       // Knowledge is an addition: a conversation still shows without it.
     }
     return conv;
+  }
+
+  /** One more collection answers this chat (its own, on the first file attached). */
+  addAttached(collection) {
+    if (!this.attached.some((c) => c.id === collection.id)) {
+      this.showAttached([...this.attached, collection]);
+    }
   }
 
   showAttached(collections) {
@@ -178,10 +188,10 @@ export class Knowledge {
     }
     const attached = new Set(this.attached.map((c) => c.id));
     const items = await Promise.all(cols.map(async (col) => {
-      const docs = (await call('GET', `${K}/collections/${col.id}/documents`)).data;
+      const docs = await this.documents(col.id);
       // A real button opening a hidden file input: reachable and operable by keyboard.
       const file = h('input', { type: 'file', multiple: true, class: 'file', hidden: true,
-        accept: '.pdf,.docx,.html,.htm,.md,.markdown,.txt',
+        accept: ACCEPT,
         onchange: (e) => this.upload(col.id, e.target) });
       return h('section', { class: 'collection', dataset: { id: col.id, name: col.name } },
         h('header', {},
@@ -212,7 +222,14 @@ export class Knowledge {
     return h('li', { dataset: { id: d.id } },
       h('span', { class: 'doc-title', text: title ?? d.name }),
       title ? h('span', { class: 'hint doc-file', text: d.name }) : null,
-      confirmingButton(t('remove'), t('confirmDelete'), () => this.removeDocument(d.id)));
+      h('button', { type: 'button', class: 'btn small', text: t('remove'),
+        onclick: () => this.removeDocument(d) }));
+  }
+
+  /** A collection's documents, less those whose deletion can still be undone. */
+  async documents(collectionId) {
+    const docs = (await call('GET', `${K}/collections/${collectionId}/documents`)).data;
+    return docs.filter((d) => !this.deleting.has(d.id));
   }
 
   /** Rename in place: Enter saves, Escape (or leaving the field empty) keeps the name. */
@@ -269,13 +286,30 @@ export class Knowledge {
     }
   }
 
-  async removeDocument(id) {
-    try {
-      await call('DELETE', `${K}/documents/${id}`);
-    } catch (err) {
-      toast(errorText(err), { kind: 'error', detail: err.message });
-    }
-    await this.refresh();
+  /** Hidden at once, deleted when the undo window closes (see undoable in dom.js). */
+  async removeDocument(d) {
+    const url = `${K}/documents/${d.id}`;
+    const shown = async () => {
+      this.deleting.delete(d.id);
+      await this.refreshDocs();
+    };
+    this.deleting.add(d.id);
+    undoable(t('documentDeleted', { name: d.name }), t('undo'), {
+      commit: async () => {
+        try {
+          await call('DELETE', url);
+        } catch (err) {
+          if (err.status !== 404) toast(errorText(err), { kind: 'error', detail: err.message });
+        }
+        await shown(); // gone, or back in the list if the server refused
+      },
+      unload: () => deleteOnUnload(url),
+      undo: shown,
+    });
+    const row = this.dialog.querySelector(`.collection .docs [data-id="${d.id}"]`);
+    const upload = row?.closest('.collection').querySelector('.btn.upload');
+    await this.refreshDocs();
+    upload?.focus(); // its row is gone: focus stays in the collection
   }
 
   /** Attach the ticked collections; a new chat is created first so they have a home. */
@@ -299,10 +333,7 @@ export class Knowledge {
     const files = [...input.files];
     input.value = '';
     for (const file of files) {
-      const form = new FormData();
-      form.append('file', file, file.name);
-      await this.submit(collectionId, file.name, async () =>
-        (await call('POST', `${K}/collections/${collectionId}/documents`, form)).data[0]);
+      await this.submit(collectionId, file.name, () => uploadFile(collectionId, file));
     }
   }
 
@@ -338,14 +369,12 @@ export class Knowledge {
     const cancel = h('button', { type: 'button', class: 'btn small cancel-job', text: t('cancel'),
       onclick: () => call('POST', `${K}/jobs/${job.id}/cancel`).catch(() => {}) });
     row.append(cancel);
-    while (job.status === 'queued' || job.status === 'running') {
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      job = await call('GET', `${K}/jobs/${job.id}`);
-      const { done, total } = job.progress;
+    job = await watchJob(job, (j) => {
+      const { done, total } = j.progress;
       bar.max = String(Math.max(total, 1));
       bar.value = String(done);
-      status.textContent = `${t(job.status)} ${total ? `${done}/${total}` : ''}`;
-    }
+      status.textContent = `${t(j.status)} ${total ? `${done}/${total}` : ''}`;
+    });
     cancel.remove();
     const result = job.result && job.result !== 'indexed' ? ` (${t(job.result)})` : '';
     status.textContent = job.error ? `${t(job.status)}: ${jobError(job)}` : t(job.status) + result;
@@ -359,7 +388,7 @@ export class Knowledge {
   async refreshDocs() {
     // Keep the job rows (their outcome stays readable) and refresh only document lists.
     for (const section of this.dialog.querySelectorAll('.collection')) {
-      const docs = (await call('GET', `${K}/collections/${section.dataset.id}/documents`)).data;
+      const docs = await this.documents(section.dataset.id);
       section.querySelector('.doc-count').textContent = ` ${plural('docCount', docs.length)}`;
       section.querySelector('.docs').replaceChildren(...docs.map((d) => this.docItem(d)));
     }
@@ -409,8 +438,25 @@ function linkCitations(body, sources) {
   }
 }
 
+/** Queue the ingestion of one file; its job. */
+export async function uploadFile(collectionId, file) {
+  const form = new FormData();
+  form.append('file', file, file.name);
+  return (await call('POST', `${K}/collections/${collectionId}/documents`, form)).data[0];
+}
+
+/** Poll a job until it ends, onUpdate(job) after each read; the job as it ended. */
+export async function watchJob(job, onUpdate) {
+  while (job.status === 'queued' || job.status === 'running') {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    job = await call('GET', `${K}/jobs/${job.id}`);
+    onUpdate(job);
+  }
+  return job;
+}
+
 /** Why a job failed, in the user's language when its code is known. */
-function jobError(job) {
+export function jobError(job) {
   const detail = job.error_detail;
   if (!detail?.code) return job.error;
   return errorText({ code: detail.code, message: job.error, detail });

@@ -2,6 +2,7 @@
 
 import { Account } from './account.js';
 import { ApiError, api } from './api.js';
+import { Attachments } from './attachments.js';
 import { showAccount, signIn } from './auth.js';
 import { Chat } from './chat.js';
 import { h, icon, mountIcons, toast } from './dom.js';
@@ -33,6 +34,7 @@ class App {
     this.chat = new Chat(this);
     this.sidebar = new Sidebar(this);
     this.knowledge = new Knowledge(this);
+    this.attachments = new Attachments(this);
     this.webSearch = new WebSearchToggle(this);
     this.imports = new Imports(this);
     this.account = new Account(this);
@@ -92,6 +94,7 @@ class App {
     this.sidebar.setActive(fresh?.id ?? null);
     this.saveDraft();
     this.chat.clear();
+    this.attachments.clear();
     this.conv = fresh;
     this.webSearch.show(fresh);
     if (!fresh) {
@@ -144,20 +147,13 @@ class App {
 
   async submit() {
     const content = this.input.value;
-    if (!content.trim() || this.streams.has(this.conv?.id)) return;
+    if (!this.canSend()) return;
     this.input.value = '';
     this.autosize();
     this.clearDraft();
-    let conv = this.conv;
+    let conv;
     try {
-      if (!conv) {
-        conv = await api.create(this.newChatFields());
-        conv.messages = [];
-        this.conv = conv;
-        history.pushState(null, '', `#/c/${conv.id}`);
-        this.sidebar.upsert(conv);
-        this.sidebar.setActive(conv.id);
-      }
+      conv = await this.ensureConversation();
     } catch (err) {
       this.input.value = content;
       this.showError(err);
@@ -165,7 +161,28 @@ class App {
     }
     const base = conv.messages.filter((m) => !m.pending);
     const body = { content, ...this.webSearch.fields() }; // per message, from the toggle
+    this.attachments.sent();
     await this.runStream(conv, base, (opts) => api.send(conv.id, body, opts), content);
+  }
+
+  /** The conversation on screen; a new chat is created (and listed) when there is none. */
+  async ensureConversation() {
+    if (this.conv) return this.conv;
+    const conv = await api.create(this.newChatFields());
+    conv.messages = [];
+    this.clearDraft(); // what is being typed moves with the chat
+    this.conv = conv;
+    history.pushState(null, '', `#/c/${conv.id}`);
+    this.saveDraft();
+    this.sidebar.upsert(conv);
+    this.sidebar.setActive(conv.id);
+    return conv;
+  }
+
+  /** Something to send, no reply streaming, and no attached file still being read. */
+  canSend() {
+    return Boolean(this.input.value.trim()) && !this.streams.has(this.conv?.id)
+      && !this.attachments.busy();
   }
 
   /** Send an edited user message as a new branch beside the original. */
@@ -302,14 +319,14 @@ class App {
     const busy = this.streams.has(this.conv?.id);
     $('send').hidden = busy;
     $('stop').hidden = !busy;
-    $('send').disabled = !this.input.value.trim();
+    $('send').disabled = !this.canSend();
     document.body.classList.toggle('busy', busy);
   }
 
   autosize() {
     this.input.style.height = 'auto';
     this.input.style.height = `${Math.min(this.input.scrollHeight, 240)}px`;
-    $('send').disabled = !this.input.value.trim();
+    $('send').disabled = !this.canSend();
   }
 
   draftKey() {

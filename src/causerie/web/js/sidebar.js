@@ -2,11 +2,10 @@
 // with rename and delete (undoable for a few seconds, then really deleted).
 
 import { api } from './api.js';
-import { h, icon, toast } from './dom.js';
+import { h, icon, undoable } from './dom.js';
 import { language, t } from './i18n.js';
 
 const PAGE = 30;
-const UNDO_MS = 6000;
 const SEARCH_DELAY_MS = 250;
 
 export class Sidebar {
@@ -22,7 +21,7 @@ export class Sidebar {
     this.loading = null;
     this.query = '';
     this.generation = 0; // bumps on reload so that late pages of an old query are dropped
-    this.deleting = new Map(); // id -> timer of a delete that can still be undone
+    this.deleting = new Set(); // ids of deletes that can still be undone
     this.menuFor = null;
     this.sentinel = h('div', { class: 'sentinel' });
     this.more = new IntersectionObserver((entries) => {
@@ -47,14 +46,6 @@ export class Sidebar {
     document.addEventListener('click', (event) => {
       if (!this.menu.hidden && !this.menu.contains(event.target)
           && !event.target.closest('.conv-more')) this.closeMenu({ refocus: false });
-    });
-    // Deletes still waiting for their undo window are carried out when the page goes away.
-    window.addEventListener('pagehide', () => {
-      for (const [id, timer] of this.deleting) {
-        clearTimeout(timer);
-        api.removeOnUnload(id);
-      }
-      this.deleting.clear();
     });
   }
 
@@ -269,20 +260,16 @@ export class Sidebar {
       this.items = this.items.filter((c) => c.id !== id);
       this.render();
     };
-    this.deleting.set(id, setTimeout(() => note.flush(), UNDO_MS));
+    this.deleting.add(id);
     this.render();
     this.app.onConversationHidden(id);
-    const note = toast(t('deleted'), {
-      timeout: UNDO_MS + 1000,
-      action: {
-        label: t('undo'),
-        run: () => {
-          clearTimeout(this.deleting.get(id));
-          this.deleting.delete(id);
-          this.render();
-        },
+    undoable(t('deleted'), t('undo'), {
+      commit,
+      unload: () => api.removeOnUnload(id),
+      undo: () => {
+        this.deleting.delete(id);
+        this.render();
       },
-      onExpire: commit,
     });
   }
 }
