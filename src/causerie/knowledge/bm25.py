@@ -58,7 +58,7 @@ def collection_stats(s: Session, collections: Sequence[str]) -> Stats:
 
 
 def generation(s: Session) -> int:
-    """A number that changes with every write to the chunks, by any process (0020_i12b)."""
+    """A number that changes with every write to the chunks, by any process (0020_chunk_writes)."""
     return int(s.execute(text("SELECT n FROM knowledge_fts_generation")).scalar_one())
 
 

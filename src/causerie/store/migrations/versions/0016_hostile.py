@@ -1,7 +1,7 @@
 """hostile: per-occurrence view of the full-text index, to rank with the searcher's statistics
 
 Revision ID: 0016_hostile
-Revises: 0013_postgresql
+Revises: 0015_web_search
 Create Date: 2026-12-02 01:30:00
 
 FTS5's bm25() counts documents and lengths over the whole table, every user's chunks

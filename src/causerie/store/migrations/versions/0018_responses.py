@@ -1,7 +1,7 @@
 """responses: a heartbeat for responses being generated
 
 Revision ID: 0018_responses
-Revises: 0013_postgresql
+Revises: 0017_replicas
 Create Date: 2026-12-02 01:45:00
 
 The process generating a response refreshes `heartbeat_at`; any process that reads one

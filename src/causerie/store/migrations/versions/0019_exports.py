@@ -1,7 +1,7 @@
 """exports: import jobs share the leased job table (kind, report, no collection)
 
 Revision ID: 0019_exports
-Revises: 0017_replicas
+Revises: 0018_responses
 Create Date: 2026-12-02 01:20:00
 """
 

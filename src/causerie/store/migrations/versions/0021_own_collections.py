@@ -1,15 +1,15 @@
 """i16b: a chat's own collection (the files attached from its composer)
 
-Revision ID: 0020_i16b
-Revises: 0019_exports
+Revision ID: 0021_own_collections
+Revises: 0020_chunk_writes
 Create Date: 2026-12-02 04:40:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020_i16b"
-down_revision = "0019_exports"
+revision = "0021_own_collections"
+down_revision = "0020_chunk_writes"
 branch_labels = None
 depends_on = None
 

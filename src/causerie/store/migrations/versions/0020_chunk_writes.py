@@ -1,6 +1,6 @@
 """i12b: a generation counter of the full-text index, bumped by every write to the chunks
 
-Revision ID: 0020_i12b
+Revision ID: 0020_chunk_writes
 Revises: 0019_exports
 Create Date: 2026-12-02 04:50:00
 
@@ -13,7 +13,7 @@ caches nothing: pgsearch.py counts in the database).
 
 from alembic import op
 
-revision = "0020_i12b"
+revision = "0020_chunk_writes"
 down_revision = "0019_exports"
 branch_labels = None
 depends_on = None
