@@ -6,10 +6,11 @@ as many of the latest messages as fit, keeping room for the answer and, when col
 are attached, for the evidence the grounder adds.
 
 Token counts are estimated from UTF-8 bytes, then checked by the engine itself: measured
-on SmolLM2's tokenizer (bench/README.md, "Context fitting"), prose and code take 3.2-3.9
-bytes a token, digits, base64, CJK and emoji 1.0-1.3. The first try assumes prose; if the
-engine still refuses, its reply gives the exact count, from which the ratio is corrected;
-the last try counts one token a byte, which the measurements show to be an upper bound.
+once on SmolLM2's tokenizer when this was written (no benchmark keeps it), prose and
+code take 3.2-3.9 bytes a token, digits, base64, CJK and emoji 1.0-1.3. The first try
+assumes prose; if the engine still refuses, its reply gives the exact count, from which
+the ratio is corrected; the last try counts one token a byte, which the measurements show
+to be an upper bound.
 """
 
 from __future__ import annotations
