@@ -10,6 +10,7 @@ import {
 } from './i18n.js';
 import { Imports } from './imports.js';
 import { Knowledge } from './knowledge.js';
+import { RemoteReply } from './remote.js';
 import { WebSearchToggle } from './websearch.js';
 import { preloadMath } from './markdown.js';
 import { Sidebar } from './sidebar.js';
@@ -36,6 +37,7 @@ class App {
     this.webSearch = new WebSearchToggle(this);
     this.imports = new Imports(this);
     this.account = new Account(this);
+    this.remote = new RemoteReply(this); // a reply streaming in another tab or replica
   }
 
   async start() {
@@ -61,7 +63,7 @@ class App {
 
   isLive(messageId) {
     for (const s of this.streams.values()) if (s.reply?.id === messageId) return true;
-    return false;
+    return this.remote.isWatched(messageId);
   }
 
   // -- navigation ----------------------------------------------------------------------------
@@ -94,6 +96,7 @@ class App {
     this.chat.clear();
     this.conv = fresh;
     this.webSearch.show(fresh);
+    this.remote.check(fresh);
     if (!fresh) {
       this.knowledge.showAttached([]);
       this.showConversation();
@@ -144,7 +147,7 @@ class App {
 
   async submit() {
     const content = this.input.value;
-    if (!content.trim() || this.streams.has(this.conv?.id)) return;
+    if (!content.trim() || this.busy()) return;
     this.input.value = '';
     this.autosize();
     this.clearDraft();
@@ -273,7 +276,10 @@ class App {
 
   stop() {
     const stream = this.conv && this.streams.get(this.conv.id);
-    if (!stream) return;
+    if (!stream) {
+      this.remote.stop();
+      return;
+    }
     // Closing the stream stops it where a proxy passes the disconnect on; the request
     // stops it whichever replica streams it. A failed request changes nothing shown.
     if (stream.reply) api.stop(stream.conv.id, stream.reply.id).catch(() => {});
@@ -299,11 +305,16 @@ class App {
   // -- composer ----------------------------------------------------------------------------
 
   updateComposer() {
-    const busy = this.streams.has(this.conv?.id);
+    const busy = this.busy();
     $('send').hidden = busy;
     $('stop').hidden = !busy;
     $('send').disabled = !this.input.value.trim();
     document.body.classList.toggle('busy', busy);
+  }
+
+  /** A reply of the open conversation is being generated, here or elsewhere. */
+  busy() {
+    return this.streams.has(this.conv?.id) || this.remote.busy(this.conv?.id);
   }
 
   autosize() {
