@@ -1,10 +1,11 @@
-"""i13b: PostgreSQL full text at 100,000 chunks (term counts per collection, inline tsvector)
+"""i13b: PostgreSQL full text at 100,000 chunks (term counts, inline tsvector); job status index
 
 Revision ID: 0020_i13b
 Revises: 0019_exports
 Create Date: 2026-12-02 04:35:00
 
-PostgreSQL only (SQLite's FTS5 keeps its own vocabulary). Measured at 2,000 chunks
+The job status index on both databases; the rest on PostgreSQL only (SQLite's FTS5
+keeps its own vocabulary). Measured at 2,000 chunks
 (bench/README.md, "Knowledge on PostgreSQL"):
 - Every chunk's tsvector (about 1.2 kB) was moved out of line into TOAST with the two
   vectors, so each match and each ts_rank call fetched it from there: a text query
@@ -77,6 +78,8 @@ _UP = [
 
 
 def upgrade() -> None:
+    # Both databases: idle servers poll for queued jobs (knowledge/jobs.py).
+    op.create_index("ix_knowledge_jobs_status", "knowledge_jobs", ["status", "kind"])
     if op.get_bind().dialect.name != "postgresql":
         return
     for statement in _UP:
@@ -84,6 +87,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_knowledge_jobs_status", table_name="knowledge_jobs")
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("DROP TRIGGER IF EXISTS knowledge_chunks_terms_removed ON knowledge_chunks")
