@@ -87,3 +87,63 @@ def test_a_replica_starting_leaves_the_live_replies_of_others_alone(postgres) ->
         assert s.get(Message, "live").status == "streaming"
         assert s.get(Message, "orphan").status == "interrupted"
     db.engine.dispose()
+
+
+def test_postgresql_term_counts_follow_every_write(postgres) -> None:  # type: ignore[no-untyped-def]
+    """knowledge_terms (full-text statistics) matches the chunks after inserts, a COPY,
+    a document deleted and a collection deleted (cascade): the triggers of 0020."""
+    from causerie.knowledge.tables import ChunkRow, Collection, Document
+    from causerie.store.models import LOCAL_USER_ID
+
+    db = Database(make_engine(postgres.fresh()))
+    db.prepare()
+    recount = text(
+        "SELECT c.collection_id, u.lexeme, count(*) FROM knowledge_chunks c, "
+        "unnest(c.search_vector) AS u GROUP BY 1, 2"
+    )
+    stored = text("SELECT collection_id, term, chunks FROM knowledge_terms")
+
+    def check(expected_terms: int) -> None:
+        with db.engine.connect() as conn:
+            counts = {(c, t): n for c, t, n in conn.execute(stored)}
+            assert counts == {(c, t): n for c, t, n in conn.execute(recount)}
+            assert len(counts) == expected_terms
+
+    texts = {"d1": ["Les paquets Debian", "paquets et sources"], "d2": ["Debian GNU Linux"]}
+    with db.session() as s:
+        for col in ("a", "b"):
+            s.add(Collection(id=col, owner_id=LOCAL_USER_ID, name=col))
+        for doc, chunks in texts.items():
+            col = "a" if doc == "d1" else "b"
+            s.add(
+                Document(
+                    id=doc, owner_id=LOCAL_USER_ID, collection_id=col, name=doc, source=doc,
+                    format="text", sha256=doc, size=1, text="", embedder="x",
+                    chunk_count=len(chunks),
+                )
+            )  # fmt: skip
+            s.flush()
+            for i, t in enumerate(chunks):
+                s.add(
+                    ChunkRow(
+                        document_id=doc, collection_id=col, owner_id=LOCAL_USER_ID, ordinal=i,
+                        text=t, start=0, end=len(t), embedding=b"",
+                    )
+                )  # fmt: skip
+    # a: les, paquets (2), debian, et, sources; b: debian, gnu, linux
+    check(8)
+    with db.engine.begin() as conn:
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(
+            "COPY knowledge_chunks (document_id, collection_id, owner_id, ordinal, text, "
+            'start, "end", embedding) FROM STDIN'
+        ) as cp:
+            cp.write_row(("d2", "b", LOCAL_USER_ID, 1, "Linux et Hurd", 0, 1, b""))
+    check(10)  # b gains et, hurd; linux counts 2
+    with db.session() as s:
+        s.delete(s.get(Document, "d1"))
+    check(5)
+    with db.session() as s:
+        s.delete(s.get(Collection, "b"))
+    check(0)
+    db.engine.dispose()

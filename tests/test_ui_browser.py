@@ -263,11 +263,15 @@ def test_send_streams_the_answer_and_keyboard_works(tab: Tab) -> None:
     assert page.evaluate("navigator.clipboard.readText()") == conv["messages"][1]["content"]
 
 
+def _pick_and_send(tab: Tab, model: str, text: str) -> None:
+    tab.page.click("#model-btn")
+    tab.page.click(f"#model-menu [data-model={model}]")
+    tab.send(text)
+
+
 def _stop_while_streaming(tab: Tab, how: str) -> None:
     page = tab.page
-    page.click("#model-btn")
-    page.click("#model-menu [data-model=paced]")
-    tab.send("Tell me a long story.")
+    _pick_and_send(tab, "paced", "Tell me a long story.")
     page.wait_for_function(
         "() => document.querySelector('.msg.assistant .markdown')?.textContent.length > 40"
     )
@@ -300,6 +304,59 @@ def test_stop_button_keeps_a_marked_partial_answer(tab: Tab) -> None:
 def test_escape_stops_too(tab: Tab) -> None:
     tab.open()
     _stop_while_streaming(tab, "escape")
+
+
+def _watch_from_another_tab(tab: Tab, browser: Any, server: LiveServer) -> Tab:
+    """Start a slow reply in tab; a second tab opens the same conversation meanwhile."""
+    _pick_and_send(tab, "paced", "Tell me a long story.")
+    tab.page.wait_for_function(
+        "() => document.querySelector('.msg.assistant .markdown')?.textContent.length > 40"
+    )
+    other = Tab(browser, server).open(f"/#/c/{tab.conv_id()}")
+    other.page.wait_for_selector(".msg.assistant[data-status=streaming]")
+    expect(other.page.locator("#stop")).to_be_visible()
+    assert not other.page.is_visible("#send")
+    return other
+
+
+def test_a_reply_streaming_in_another_tab_grows_and_ends_there_too(
+    tab: Tab, browser: Any, server: LiveServer, upstream: ScriptedUpstream
+) -> None:
+    other = _watch_from_another_tab(tab.open(), browser, server)
+    try:
+        shown = other.page.locator(".msg.assistant .markdown")
+        before = len(shown.inner_text())
+        other.page.wait_for_function(
+            "n => document.querySelector('.msg.assistant .markdown').textContent.length > n",
+            arg=before + 40,
+        )  # the text grows as the other tab's stream is stored
+        upstream.tokens_per_second = 5000  # let the reply finish now
+        other.wait_replies(1, "complete", timeout=20)
+        expect(other.page.locator("#send")).to_be_visible()
+        assert not other.page.is_visible("#stop")
+        stored = tab.api(f"/api/conversations/{tab.conv_id()}")["messages"][-1]
+        assert stored["status"] == "complete" and stored["content"] == LONG_ANSWER
+        expect(shown).to_contain_text("Sentence number 199 of a long, slow answer.")
+    finally:
+        upstream.tokens_per_second = 50
+        other.close()
+
+
+def test_stop_in_another_tab_stops_the_reply(tab: Tab, browser: Any, server: LiveServer) -> None:
+    other = _watch_from_another_tab(tab.open(), browser, server)
+    try:
+        other.page.click("#stop")
+        # Both tabs end on the stored, stopped reply: the streaming one and the follower.
+        other.wait_replies(1, "interrupted", timeout=20)
+        tab.wait_replies(1, "interrupted", timeout=20)
+        stored = tab.api(f"/api/conversations/{tab.conv_id()}")["messages"][-1]
+        assert stored["stopped"] and len(stored["content"]) < len(LONG_ANSWER)
+        assert other.page.inner_text(".msg.assistant .markdown").startswith("Sentence number 1")
+        assert other.page.is_visible(".msg.assistant .note.interrupted")
+        expect(other.page.locator("#send")).to_be_visible()
+        assert not other.errors, other.errors
+    finally:
+        other.close()
 
 
 def test_regenerate_and_edit_make_branches(tab: Tab) -> None:

@@ -107,6 +107,14 @@ def affordable_terms(
 ) -> list[tuple[str, bool]]:
     """The rarest terms whose postings fit the budget, in the query's order."""
     freq = {t: frequencies.get(s, t) if frequencies else _document_frequency(s, *t) for t in terms}
+    return within_budget(terms, freq)
+
+
+def within_budget(terms: list, freq: dict) -> list:
+    """The rarest of terms (by freq) whose postings fit POSTINGS_BUDGET, in their order.
+
+    The rarest one is kept whatever its count; terms found nowhere are dropped.
+    """
     kept, postings = set(), 0
     for term in sorted((t for t in terms if freq[t] > 0), key=lambda t: freq[t]):
         if kept and postings + freq[term] > POSTINGS_BUDGET:

@@ -98,7 +98,11 @@ class Job(Base):
     """
 
     __tablename__ = "knowledge_jobs"
-    __table_args__ = (Index("ix_knowledge_jobs_collection", "collection_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_knowledge_jobs_collection", "collection_id", "created_at"),
+        # Idle servers poll for queued jobs (jobs.py): an index read, however long the history.
+        Index("ix_knowledge_jobs_status", "status", "kind"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

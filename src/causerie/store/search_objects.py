@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-SEARCH_TABLES = frozenset(
-    {"knowledge_fts", "knowledge_fts_vocab", "knowledge_fts_instance", "knowledge_fts_generation"}
-) | frozenset(f"knowledge_fts_{part}" for part in ("data", "idx", "docsize", "config", "content"))
+SEARCH_TABLES = (
+    frozenset(
+        {
+            "knowledge_fts",
+            "knowledge_fts_vocab",
+            "knowledge_fts_instance",
+            "knowledge_fts_generation",
+        }
+    )
+    | frozenset(f"knowledge_fts_{part}" for part in ("data", "idx", "docsize", "config", "content"))
+    | {"knowledge_terms"}  # PostgreSQL's term counts per collection (migration 0022)
+)
 SEARCH_COLUMNS = frozenset({"search_vector", "embedding_vector"})
 SEARCH_INDEXES = frozenset({"knowledge_chunks_search_vector", "knowledge_chunks_embedding_hnsw"})
 

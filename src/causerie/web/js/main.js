@@ -11,6 +11,7 @@ import {
 } from './i18n.js';
 import { Imports } from './imports.js';
 import { Knowledge } from './knowledge.js';
+import { RemoteReply } from './remote.js';
 import { WebSearchToggle } from './websearch.js';
 import { preloadMath } from './markdown.js';
 import { Sidebar } from './sidebar.js';
@@ -38,6 +39,7 @@ class App {
     this.webSearch = new WebSearchToggle(this);
     this.imports = new Imports(this);
     this.account = new Account(this);
+    this.remote = new RemoteReply(this); // a reply streaming in another tab or replica
   }
 
   async start() {
@@ -63,7 +65,7 @@ class App {
 
   isLive(messageId) {
     for (const s of this.streams.values()) if (s.reply?.id === messageId) return true;
-    return false;
+    return this.remote.isWatched(messageId);
   }
 
   // -- navigation ----------------------------------------------------------------------------
@@ -97,6 +99,7 @@ class App {
     this.attachments.clear();
     this.conv = fresh;
     this.webSearch.show(fresh);
+    this.remote.check(fresh);
     if (!fresh) {
       this.knowledge.showAttached([]);
       this.showConversation();
@@ -181,8 +184,7 @@ class App {
 
   /** Something to send, no reply streaming, and no attached file still being read. */
   canSend() {
-    return Boolean(this.input.value.trim()) && !this.streams.has(this.conv?.id)
-      && !this.attachments.busy();
+    return Boolean(this.input.value.trim()) && !this.busy() && !this.attachments.busy();
   }
 
   /** Send an edited user message as a new branch beside the original. */
@@ -290,7 +292,10 @@ class App {
 
   stop() {
     const stream = this.conv && this.streams.get(this.conv.id);
-    if (!stream) return;
+    if (!stream) {
+      this.remote.stop();
+      return;
+    }
     // Closing the stream stops it where a proxy passes the disconnect on; the request
     // stops it whichever replica streams it. A failed request changes nothing shown.
     if (stream.reply) api.stop(stream.conv.id, stream.reply.id).catch(() => {});
@@ -316,11 +321,16 @@ class App {
   // -- composer ----------------------------------------------------------------------------
 
   updateComposer() {
-    const busy = this.streams.has(this.conv?.id);
+    const busy = this.busy();
     $('send').hidden = busy;
     $('stop').hidden = !busy;
     $('send').disabled = !this.canSend();
     document.body.classList.toggle('busy', busy);
+  }
+
+  /** A reply of the open conversation is being generated, here or elsewhere. */
+  busy() {
+    return this.streams.has(this.conv?.id) || this.remote.busy(this.conv?.id);
   }
 
   autosize() {
