@@ -1,4 +1,4 @@
-"""i12b: a generation counter of the full-text index, bumped by every write to the chunks
+"""a generation counter of the full-text index, bumped by every write to the chunks
 
 Revision ID: 0020_chunk_writes
 Revises: 0019_exports

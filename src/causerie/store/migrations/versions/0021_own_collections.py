@@ -1,4 +1,4 @@
-"""i16b: a chat's own collection (the files attached from its composer)
+"""a chat's own collection (the files attached from its composer)
 
 Revision ID: 0021_own_collections
 Revises: 0020_chunk_writes

@@ -1,4 +1,4 @@
-"""i13b: PostgreSQL full text at 100,000 chunks (term counts, inline tsvector); job status index
+"""PostgreSQL full text at 100,000 chunks (term counts, inline tsvector); job status index
 
 Revision ID: 0022_term_counts
 Revises: 0021_own_collections
