@@ -46,9 +46,9 @@ async def test_file_search_answers_with_file_citations_and_is_stored(
     call, message = resp.output
     assert call.type == "file_search_call" and call.status == "completed"
     assert call.queries == [SCHOOL]
-    (result,) = call.results or []
-    assert result.file_id == island["document_id"] and result.filename == "island.md"
-    assert "1931" in (result.text or "")
+    result, *more = call.results or []  # the most relevant passage first
+    assert all(r.file_id == island["document_id"] for r in [result, *more])
+    assert result.filename == "island.md" and "1931" in (result.text or "")
     assert result.attributes and result.attributes["collection_id"] == island["collection_id"]
     part = message.content[0]
     assert "1931" in part.text and part.text.endswith("[1]")
