@@ -189,3 +189,29 @@ def flood(size: int) -> Callable[[BaseHTTPRequestHandler], None]:
         handler.close_connection = True
 
     return route
+
+
+# Every chunk's distinct terms, as the full-text index holds them: what knowledge_terms
+# (migrations 0022 and 0023) must count, per collection.
+_RECOUNT = {
+    "sqlite": "SELECT c.collection_id, i.term, count(DISTINCT i.doc) "
+    "FROM knowledge_fts_instance i JOIN knowledge_chunks c ON c.id = i.doc GROUP BY 1, 2",
+    "postgresql": "SELECT c.collection_id, u.lexeme, count(*) FROM knowledge_chunks c, "
+    "unnest(c.search_vector) AS u GROUP BY 1, 2",
+}
+
+
+def term_counts(url: str) -> tuple[dict, dict]:
+    """(knowledge_terms, the same counted again from the full-text index) of a database."""
+    from sqlalchemy import text
+
+    from causerie.store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT collection_id, term, chunks FROM knowledge_terms"))
+            recount = conn.execute(text(_RECOUNT[engine.dialect.name]))
+            return {(c, t): n for c, t, n in stored}, {(c, t): n for c, t, n in recount}
+    finally:
+        engine.dispose()

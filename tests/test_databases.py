@@ -14,6 +14,7 @@ import causerie.store.accounts  # noqa: F401  (registers the account tables)
 from causerie.store.db import _MIGRATIONS, Database, make_engine
 from causerie.store.models import Base
 from causerie.store.search_objects import include_object
+from tests.knowledge_support import term_counts
 
 
 def _head() -> str:
@@ -146,4 +147,118 @@ def test_postgresql_term_counts_follow_every_write(postgres) -> None:  # type: i
     with db.session() as s:
         s.delete(s.get(Collection, "b"))
     check(0)
+    db.engine.dispose()
+
+
+def _sqlite_counts(engine) -> tuple[dict, dict]:  # type: ignore[no-untyped-def]
+    """(knowledge_terms, the same counted from FTS5's index)."""
+    return term_counts(str(engine.url))
+
+
+def _add_chunks(db: Database, texts: dict[str, tuple[str, list[str]]]) -> None:
+    from causerie.knowledge.tables import ChunkRow, Collection, Document
+    from causerie.store.models import LOCAL_USER_ID
+
+    with db.session() as s:
+        for col in sorted({col for col, _ in texts.values()}):
+            if s.get(Collection, col) is None:
+                s.add(Collection(id=col, owner_id=LOCAL_USER_ID, name=col))
+        s.flush()
+        for doc, (col, chunks) in texts.items():
+            s.add(
+                Document(
+                    id=doc, owner_id=LOCAL_USER_ID, collection_id=col, name=doc, source=doc,
+                    format="text", sha256=doc, size=1, text="", embedder="x",
+                    chunk_count=len(chunks),
+                )
+            )  # fmt: skip
+            s.flush()
+            for i, t in enumerate(chunks):
+                s.add(
+                    ChunkRow(
+                        document_id=doc, collection_id=col, owner_id=LOCAL_USER_ID, ordinal=i,
+                        text=t, start=0, end=len(t), embedding=b"",
+                    )
+                )  # fmt: skip
+
+
+def test_sqlite_term_counts_follow_every_write(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """knowledge_terms matches FTS5's index after inserts, a text update, a document
+    deleted and a collection deleted (cascade): the triggers of 0023."""
+    from causerie.knowledge.tables import ChunkRow, Collection, Document
+
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    db.prepare()
+
+    def check(expected_terms: int) -> None:
+        stored, recounted = _sqlite_counts(db.engine)
+        assert stored == recounted
+        assert len(stored) == expected_terms
+
+    _add_chunks(
+        db,
+        {
+            "d1": ("a", ["Les paquets Debian", "paquets et sources, les PAQUETS"]),
+            "d2": ("b", ["Debian GNU Linux"]),
+        },
+    )
+    check(8)  # a: les (2), paquets (2), debian, et, sources; b: debian, gnu, linux
+    with db.session() as s:  # re-written in place: élève is folded as FTS5 folds it
+        chunk = s.query(ChunkRow).filter_by(document_id="d2").one()
+        chunk.text = "Élève Linux et Hurd"
+    check(9)  # b: eleve, linux, et, hurd (debian, gnu gone)
+    with db.session() as s:
+        s.delete(s.get(Document, "d1"))
+    check(4)
+    with db.session() as s:
+        s.delete(s.get(Collection, "b"))
+    check(0)
+    db.engine.dispose()
+
+
+def test_sqlite_term_counts_are_back_filled_by_the_migration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Chunks indexed before 0023 are counted by its upgrade, as its triggers count."""
+    from alembic import command
+
+    from causerie.store.db import _alembic_config
+    from causerie.store.models import LOCAL_USER_ID, User
+
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    cfg = _alembic_config()
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0022_term_counts")
+    with db.session() as s:
+        s.add(User(id=LOCAL_USER_ID, name="local"))
+    _add_chunks(db, {"d1": ("a", ["un deux", "deux trois"]), "d2": ("b", ["deux"])})
+    db.prepare()
+    stored, recounted = _sqlite_counts(db.engine)
+    expected = {("a", "un"): 1, ("a", "deux"): 2, ("a", "trois"): 1, ("b", "deux"): 1}
+    assert stored == recounted == expected
+    db.engine.dispose()
+
+
+# Latin with accents, combining marks, Greek, Cyrillic, Arabic, Devanagari, Thai, CJK,
+# ligatures and full-width forms, private use, emoji, mathematical letters.
+_BLOCKS = [(0x20, 0x250), (0x300, 0x370), (0x370, 0x530), (0x600, 0x700), (0x900, 0x980),
+           (0xE00, 0xE80), (0x1E00, 0x1F00), (0x3000, 0x3100), (0x4E00, 0x4E80),
+           (0xE000, 0xE010), (0xFB00, 0xFB10), (0xFF00, 0xFF70), (0x1D400, 0x1D480),
+           (0x1F600, 0x1F610)]  # fmt: skip
+
+
+def test_sqlite_term_counts_tokenize_as_fts5_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The triggers tokenize a chunk again (FTS3's tokenizer table): on random text from
+    many scripts they find exactly the terms FTS5 indexed."""
+    import random
+
+    rng = random.Random(12)
+    texts = [
+        "".join(chr(rng.randrange(*rng.choice(_BLOCKS))) for _ in range(rng.randint(1, 80)))
+        for _ in range(400)
+    ]
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    db.prepare()
+    _add_chunks(db, {"d1": ("a", texts[:200]), "d2": ("b", texts[200:])})
+    stored, recounted = _sqlite_counts(db.engine)
+    assert stored == recounted and len(stored) > 1000
     db.engine.dispose()

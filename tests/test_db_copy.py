@@ -12,7 +12,7 @@ from causerie.store.copy import row_counts
 from causerie.store.db import make_engine
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, create_user, site
 from tests.core_support import conversation_events
-from tests.knowledge_support import K, create_collection, ingest, search
+from tests.knowledge_support import K, create_collection, ingest, search, term_counts
 from tests.pg_support import Postgres
 from tests.support import smol_settings
 
@@ -53,6 +53,8 @@ async def test_a_sqlite_install_copied_to_postgresql_answers_the_same(
     source, copied = make_engine(settings.db_url), make_engine(target)
     assert row_counts(copied) == row_counts(source)
     assert row_counts(copied)["knowledge_chunks"] > 0
+    stored, recounted = term_counts(target)  # the copied chunks' terms, counted on arrival
+    assert stored == recounted and len(stored) > 5
     source.dispose()
     copied.dispose()
 

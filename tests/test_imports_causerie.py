@@ -14,7 +14,7 @@ from causerie.store.db import Database, make_engine
 from causerie.store.models import Conversation, User
 from tests.accounts_support import create_user
 from tests.imports_support import dumps, full_export, modelless, write_zip
-from tests.knowledge_support import K, create_collection, ingest, search
+from tests.knowledge_support import K, create_collection, ingest, search, term_counts
 from tests.support import app_client
 
 TEA = """# Brewing tea
@@ -134,6 +134,8 @@ async def test_export_then_import_into_a_fresh_instance(tmp_path: Path) -> None:
     assert "restored: 0 documents" in again.stderr
     assert "restored: 1 documents already there" in again.stderr
 
+    stored, recounted = term_counts(modelless(target).db_url)
+    assert stored == recounted and len(stored) > 10  # the restored chunks, counted
     async with app_client(modelless(target)) as c:
         assert await _snapshot(c) == before
         assert await _knowledge(c) == knowledge

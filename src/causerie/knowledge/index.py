@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from causerie.knowledge import bm25
@@ -31,7 +31,9 @@ TEXT_WEIGHT = 0.5
 
 # Ranking reads every posting of every query term: on a large index, a word found in
 # most chunks costs much and weighs little in BM25. Terms are taken rarest first until
-# their postings reach this budget (the rarest one is always kept).
+# their postings reach this budget (the rarest one is always kept), counted in the
+# searched collections: counts taken over every user's chunks let another user's
+# documents decide which of my words were ranked.
 POSTINGS_BUDGET = 10_000
 # A query's words past this many are not searched: each costs index reads, and a pasted
 # page as a question (grounding searches the user's message) would cost hundreds.
@@ -49,13 +51,20 @@ def query_terms(query: str) -> list[tuple[str, bool]]:
     return terms[:MAX_QUERY_TERMS]
 
 
-def _document_frequency(s: Session, term: str, prefix: bool) -> int:
-    if prefix:
-        upper = term[:-1] + chr(ord(term[-1]) + 1)
-        stmt = text("SELECT sum(doc) FROM knowledge_fts_vocab WHERE term >= :a AND term < :b")
-        return int(s.execute(stmt, {"a": term, "b": upper}).scalar() or 0)
-    stmt = text("SELECT doc FROM knowledge_fts_vocab WHERE term = :t")
-    return int(s.execute(stmt, {"t": term}).scalar() or 0)
+# Chunks of the collections containing a term (a prefix: any word it begins), from the
+# counts that migration 0023's triggers keep per collection: FTS5's own vocabulary counts
+# every user's chunks, and another user's documents then changed which of my terms were
+# ranked. An index range per collection.
+_EXACT_TERM = "term = :a"
+_PREFIX_TERM = "term >= :a AND term < :b"
+_DF = "SELECT coalesce(sum(chunks), 0) FROM knowledge_terms WHERE collection_id IN :cols AND "
+
+
+def _document_frequency(s: Session, term: str, prefix: bool, collections: Sequence[str]) -> int:
+    stmt = text(_DF + (_PREFIX_TERM if prefix else _EXACT_TERM))
+    stmt = stmt.bindparams(bindparam("cols", expanding=True))
+    values = {"a": term, "b": term[:-1] + chr(ord(term[-1]) + 1), "cols": list(collections)}
+    return int(s.execute(stmt, values).scalar_one())
 
 
 class TermFrequencies:
@@ -86,11 +95,13 @@ class TermFrequencies:
             memo[key] = value
         return value
 
-    def get(self, s: Session, term: tuple[str, bool]) -> int:
-        """The number of chunks containing term (a prefix counts all its words)."""
-        key = (term, bm25.generation(s))  # another process may have written since
+    def get(self, s: Session, term: tuple[str, bool], collections: Sequence[str]) -> int:
+        """The number of the collections' chunks containing term (a prefix counts all
+        its words)."""
+        cols = tuple(sorted(set(collections)))
+        key = (term, cols, bm25.generation(s))  # another process may have written since
         return self._remember(
-            self._known, self.MAX_TERMS, key, lambda: _document_frequency(s, *term)
+            self._known, self.MAX_TERMS, key, lambda: _document_frequency(s, *term, cols)
         )
 
     def stats(self, s: Session, collections: Sequence[str]) -> bm25.Stats:
@@ -103,11 +114,15 @@ class TermFrequencies:
 
 
 def affordable_terms(
-    s: Session, terms: list[tuple[str, bool]], frequencies: TermFrequencies | None = None
+    s: Session,
+    terms: list[tuple[str, bool]],
+    collections: Sequence[str],
+    frequencies: TermFrequencies | None = None,
 ) -> list[tuple[str, bool]]:
-    """The rarest terms whose postings fit the budget, in the query's order."""
-    freq = {t: frequencies.get(s, t) if frequencies else _document_frequency(s, *t) for t in terms}
-    return within_budget(terms, freq)
+    """The terms rarest in the collections whose postings fit the budget, in the query's
+    order (counted in the searched collections only, as BM25's statistics are)."""
+    memo = frequencies or TermFrequencies()
+    return within_budget(terms, {t: memo.get(s, t, collections) for t in terms})
 
 
 def within_budget(terms: list, freq: dict) -> list:
@@ -134,10 +149,10 @@ def fts_search(
     """Chunk ids best matching query by BM25 over the given collections only."""
     if not collections:
         return []
-    terms = affordable_terms(s, query_terms(query), frequencies)
+    memo = frequencies or TermFrequencies()
+    terms = affordable_terms(s, query_terms(query), collections, memo)
     if not terms:
         return []
-    memo = frequencies or TermFrequencies()
     return bm25.rank(s, terms, k, memo.stats(s, collections))
 
 

@@ -15,10 +15,11 @@ SEARCH_TABLES = (
             "knowledge_fts_vocab",
             "knowledge_fts_instance",
             "knowledge_fts_generation",
+            "knowledge_fts_tokens",  # the tokenizer the term counts' triggers use (0023)
         }
     )
     | frozenset(f"knowledge_fts_{part}" for part in ("data", "idx", "docsize", "config", "content"))
-    | {"knowledge_terms"}  # PostgreSQL's term counts per collection (migration 0022)
+    | {"knowledge_terms"}  # term counts per collection (0022 PostgreSQL, 0023 SQLite)
 )
 SEARCH_COLUMNS = frozenset({"search_vector", "embedding_vector"})
 SEARCH_INDEXES = frozenset({"knowledge_chunks_search_vector", "knowledge_chunks_embedding_hnsw"})
