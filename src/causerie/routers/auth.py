@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,10 +19,35 @@ SESSION_COOKIE = "causerie_session"
 CSRF_COOKIE = "causerie_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-PUBLIC_PATHS = frozenset({"/api/auth/login", "/api/auth/state"})
-# Where a stale or unknown session cookie counts as no cookie: refusing it there would
-# leave the user no way to sign in again short of clearing cookies by hand.
-SIGN_IN_PATHS = PUBLIC_PATHS | {"/api/auth/logout"}
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a route, declared on the route (or its router) as a dependency:
+    `dependencies=[PUBLIC]`. A route that declares none is private."""
+
+    name: str
+
+    def __call__(self) -> None:
+        """Nothing to run: `authenticate` reads the declaration from the matched route."""
+
+
+PRIVATE = "private"  # credentials needed (the local user's in single-user mode)
+# Credentials not even read: probes, and operator routes that check their own token.
+OPEN = Depends(Access("open"))
+# No credentials needed (signing in); a stale or unknown session cookie counts as none.
+PUBLIC = Depends(Access("public"))
+# Credentials needed, but a stale or unknown session cookie counts as none (logout):
+# refusing it would leave the user no way out short of clearing cookies by hand.
+SIGN_IN = Depends(Access("sign-in"))
+
+
+def access(request: Request) -> str:
+    """The access the matched route declares (its own over its router's); private if none."""
+    route = request.scope.get("route")
+    declared = [d.dependency for d in getattr(route, "dependencies", ())]
+    names = [d.name for d in declared if isinstance(d, Access)]
+    return names[-1] if names else PRIVATE
 
 
 def authenticate(request: Request) -> None:
@@ -42,9 +68,9 @@ METERED = Depends(metered)
 
 
 def identify(request: Request) -> Principal | None:
-    """Who is asking (401/403 for strangers on /v1 and /api); kept on request.state."""
-    if not request.url.path.startswith(("/v1/", "/api/")):
-        return None  # /health, /ready, /metrics, the docs: open
+    """Who is asking (401/403 for strangers on private routes); kept on request.state."""
+    if access(request) == "open":
+        return None
     principal = _resolve(request)
     request.state.principal = principal
     return principal
@@ -70,7 +96,7 @@ def _resolve(request: Request) -> Principal | None:
         try:
             principal = auth.from_session(cookie)
         except AuthenticationError:
-            if request.url.path in SIGN_IN_PATHS:
+            if access(request) in ("public", "sign-in"):
                 return None  # signed out: login sets a new cookie, logout clears this one
             raise
         if request.method not in SAFE_METHODS and not csrf_ok(
@@ -78,7 +104,7 @@ def _resolve(request: Request) -> Principal | None:
         ):
             raise PermissionDenied(f"Missing or wrong {CSRF_HEADER} header.", code="csrf_failed")
         return principal
-    if request.url.path in PUBLIC_PATHS:
+    if access(request) == "public":
         return None
     if not auth.accounts_exist():
         return LOCAL  # single-user mode: only reachable on loopback (see cli.serve)
@@ -152,7 +178,7 @@ class Login(BaseModel):
     password: str = Field(min_length=1, max_length=1000)
 
 
-@router.get("/auth/state")
+@router.get("/auth/state", dependencies=[PUBLIC])
 def auth_state(request: Request) -> dict:
     """Whether this server needs a login (the UI asks before anything else)."""
     accounts = services(request).auth.accounts_exist()
@@ -163,7 +189,7 @@ def auth_state(request: Request) -> dict:
     }
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", dependencies=[PUBLIC])
 def login(body: Login, request: Request, response: Response) -> dict:
     """Check a password; set the HttpOnly session cookie and the CSRF cookie.
 
@@ -194,7 +220,7 @@ def login(body: Login, request: Request, response: Response) -> dict:
     return {"user": user, "csrf_token": csrf}
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post("/auth/logout", status_code=204, dependencies=[SIGN_IN])
 def logout(request: Request) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:

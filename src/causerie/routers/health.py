@@ -4,8 +4,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from causerie.routers import services
+from causerie.routers.auth import OPEN
 
-router = APIRouter(tags=["health"])
+# Probes from a load balancer or an orchestrator carry no credentials.
+router = APIRouter(tags=["health"], dependencies=[OPEN])
 
 
 @router.get("/health")
