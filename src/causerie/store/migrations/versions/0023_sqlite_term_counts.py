@@ -43,11 +43,17 @@ _ADD = (
     f"SELECT new.collection_id, token, 1 FROM ({_TERMS_OF.format(row='new')}) WHERE true "
     "ON CONFLICT (collection_id, term) DO UPDATE SET chunks = chunks + 1;"
 )
+# Terms no chunk of the collection holds any more, found through a partial index of
+# them: tokenizing the text a second time to find them cost as much as the update
+# (a delete took 0.9 ms a chunk, 0.45 with the index; 0.1 without the triggers).
+_SPENT = (
+    "CREATE INDEX knowledge_terms_spent ON knowledge_terms (collection_id, chunks) "
+    "WHERE chunks <= 0"
+)
 _REMOVE = (
     "UPDATE knowledge_terms SET chunks = chunks - 1 WHERE collection_id = old.collection_id "
     f"AND term IN ({_TERMS_OF.format(row='old')}); "
-    "DELETE FROM knowledge_terms WHERE collection_id = old.collection_id AND chunks <= 0 "
-    f"AND term IN ({_TERMS_OF.format(row='old')});"
+    "DELETE FROM knowledge_terms WHERE collection_id = old.collection_id AND chunks <= 0;"
 )
 _TRIGGERS = {
     "knowledge_chunks_terms_ai": ("AFTER INSERT ON knowledge_chunks", _ADD),
@@ -69,6 +75,7 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return  # PostgreSQL's own table and triggers: 0022_term_counts
     op.execute(_TABLE)
+    op.execute(_SPENT)
     op.execute(_TOKENS)
     for name, (when, body) in _TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
