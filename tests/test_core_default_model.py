@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from openai import OpenAI
 
-from causerie.settings import ModelConfig
-from tests.support import LiveServer, write_config
+from tests.support import DEFAULT_MODEL, LiveServer
 
 pytestmark = pytest.mark.slow
 
-DEFAULT = "qwen2.5-coder-1.5b"
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -30,33 +26,21 @@ WEATHER_TOOL = {
 ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris right now?"}]
 
 
-@pytest.fixture(scope="module")
-def qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The default model, joined from its wheels into a fresh data dir once for this run."""
-    base: Path = tmp_path_factory.mktemp("default-model")
-    model = ModelConfig(name=DEFAULT, builtin=DEFAULT, n_ctx=4096, n_parallel=1)
-    server = LiveServer(write_config(base / "causerie.toml", [model]), base / "data")
-    try:
-        yield server.start(timeout=600)
-    finally:
-        server.stop()
-
-
 def client(server: LiveServer) -> OpenAI:
     return OpenAI(base_url=f"{server.url}/v1", api_key="local", max_retries=0, timeout=600)
 
 
 def test_first_start_prepares_the_model_visibly(qwen: LiveServer) -> None:
     log = qwen.log.read_text()
-    assert f"preparing model {DEFAULT}: 0%" in log
-    assert f"preparing model {DEFAULT}: 100%" in log
+    assert f"preparing model {DEFAULT_MODEL}: 0%" in log
+    assert f"preparing model {DEFAULT_MODEL}: 100%" in log
     joined = qwen.data_dir / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     assert joined.stat().st_size == 1_117_320_768
 
 
 def test_real_answer(qwen: LiveServer) -> None:
     completion = client(qwen).chat.completions.create(
-        model=DEFAULT,
+        model=DEFAULT_MODEL,
         messages=[
             {"role": "user", "content": "What is the capital of France? Answer in one word."}
         ],
@@ -70,7 +54,7 @@ def test_real_answer(qwen: LiveServer) -> None:
 def test_tool_call_and_its_result(qwen: LiveServer) -> None:
     sdk = client(qwen)
     completion = sdk.chat.completions.create(
-        model=DEFAULT,
+        model=DEFAULT_MODEL,
         messages=ASK_WEATHER,
         tools=[WEATHER_TOOL],
         tool_choice="auto",
@@ -85,7 +69,7 @@ def test_tool_call_and_its_result(qwen: LiveServer) -> None:
     assert "paris" in json.loads(call.function.arguments)["city"].lower()
     # The client runs the tool and sends its result back; the model answers from it.
     answer = sdk.chat.completions.create(
-        model=DEFAULT,
+        model=DEFAULT_MODEL,
         messages=[
             *ASK_WEATHER,
             {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
@@ -105,7 +89,7 @@ def test_tool_call_and_its_result(qwen: LiveServer) -> None:
 
 def test_streamed_tool_call(qwen: LiveServer) -> None:
     stream = client(qwen).chat.completions.create(
-        model=DEFAULT,
+        model=DEFAULT_MODEL,
         messages=ASK_WEATHER,
         tools=[WEATHER_TOOL],
         max_tokens=80,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.resources
 import importlib.util
 import logging
 import os
@@ -42,6 +43,21 @@ def resolve_model_path(
     if model.builtin == "qwen2.5-coder-1.5b":
         return join_qwen(cache_dir, progress)
     raise ModelFileError(f"model {model.name!r}: no file configured")
+
+
+def builtin_chat_template(model: ModelConfig) -> str | None:
+    """The chat template Causerie uses instead of a built-in model's own, if any.
+
+    The Qwen GGUF's template shows the model its tool-call format with doubled braces
+    (`{{"name": ...}}`, a Jinja escape written inside a string, so it reaches the prompt
+    as is). The 1.5B model copies that literally, and a `{{...}}` reply is no call; it
+    also renders earlier calls' arguments as a quoted JSON string, unlike what the model
+    writes. The fixed copy differs from the shipped one in those two places only.
+    """
+    if model.chat_template or model.builtin != "qwen2.5-coder-1.5b":
+        return model.chat_template
+    files = importlib.resources.files("causerie") / "templates"
+    return (files / "qwen2.5-coder-tools.jinja").read_text(encoding="utf-8")
 
 
 def _smollm2_path() -> Path:
