@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import struct
+from importlib.resources import files
+from pathlib import Path
 
 import pytest
 from openai import OpenAI
@@ -116,3 +119,61 @@ def test_streamed_tool_call(qwen: LiveServer) -> None:
     assert len(ids) == 1
     assert "paris" in json.loads(arguments)["city"].lower()
     assert not "".join(c.choices[0].delta.content or "" for c in choice_chunks).strip()
+
+
+def test_the_tool_template_is_the_ggufs_with_three_fixes(qwen: LiveServer) -> None:
+    """The template Causerie runs Qwen with: the GGUF's own, changed in three places only."""
+    gguf = qwen.data_dir / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    shipped = _gguf_string(gguf, "tokenizer.chat_template")
+    # (the GGUF's text, Causerie's): docs/compatibility.md, "Agents on the default model"
+    fixes = [
+        (r"{{\"name\": <function-name>, \"arguments\": <args-json-object>}}",
+         r"{\"name\": <function-name>, \"arguments\": <args-json-object>}"),
+        (r"</tool_call><|im_end|>\n",
+         r"</tool_call>\n\nA <tool_response> holds the result of your call: answer the user "
+         r"with it, unless you need another call.<|im_end|>\n"),
+        ("            {{- tool_call.arguments | tojson }}\n",
+         "            {%- if tool_call.arguments is string %}\n"
+         "                {{- tool_call.arguments }}\n"
+         "            {%- else %}\n"
+         "                {{- tool_call.arguments | tojson }}\n"
+         "            {%- endif %}\n"),
+    ]  # fmt: skip
+    expected = shipped.rstrip("\n") + "\n"
+    for old, new in fixes:
+        assert expected.count(old) == 1, old
+        expected = expected.replace(old, new)
+    ours = files("causerie") / "templates" / "qwen2.5-coder-tools.jinja"
+    assert ours.read_text(encoding="utf-8") == expected
+
+
+def _gguf_string(path: Path, key: str) -> str:
+    """One string value from a GGUF file's metadata (the format's version 3 layout)."""
+    scalar = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    with path.open("rb") as f:
+
+        def string() -> str:
+            (n,) = struct.unpack("<Q", f.read(8))
+            return f.read(n).decode("utf-8")
+
+        def value(kind: int) -> str | None:
+            if kind == 8:
+                return string()
+            if kind == 9:
+                item, n = struct.unpack("<IQ", f.read(12))
+                for _ in range(n) if item == 8 else ():
+                    string()
+                if item != 8:
+                    f.seek(scalar[item] * n, 1)
+                return None
+            f.seek(scalar[kind], 1)
+            return None
+
+        _magic, _version, _tensors, entries = struct.unpack("<IIQQ", f.read(24))
+        for _ in range(entries):
+            name = string()
+            (kind,) = struct.unpack("<I", f.read(4))
+            found = value(kind)
+            if name == key and found is not None:
+                return found
+    raise AssertionError(f"{key} not in {path}")
