@@ -49,10 +49,11 @@ def builtin_chat_template(model: ModelConfig) -> str | None:
     """The chat template Causerie uses instead of a built-in model's own, if any.
 
     The Qwen GGUF's template shows the model its tool-call format with doubled braces
-    (`{{"name": ...}}`, a Jinja escape written inside a string, so it reaches the prompt
-    as is). The 1.5B model copies that literally, and a `{{...}}` reply is no call; it
-    also renders earlier calls' arguments as a quoted JSON string, unlike what the model
-    writes. The fixed copy differs from the shipped one in those two places only.
+    (`{{"name": ...}}`, written inside a Jinja string, so it reaches the prompt as is), and
+    the 1.5B model copies them into replies that are no call. The fixed copy has single
+    braces, writes an earlier call's string arguments as the JSON they hold, and adds one
+    sentence saying to answer from a <tool_response> (without it the model re-issued the
+    call it just had the result of). Measured in docs/compatibility.md.
     """
     if model.chat_template or model.builtin != "qwen2.5-coder-1.5b":
         return model.chat_template
