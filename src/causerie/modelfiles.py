@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.resources
 import importlib.util
 import logging
 import os
@@ -42,6 +43,22 @@ def resolve_model_path(
     if model.builtin == "qwen2.5-coder-1.5b":
         return join_qwen(cache_dir, progress)
     raise ModelFileError(f"model {model.name!r}: no file configured")
+
+
+def builtin_chat_template(model: ModelConfig) -> str | None:
+    """The chat template Causerie uses instead of a built-in model's own, if any.
+
+    The Qwen GGUF's template shows the model its tool-call format with doubled braces
+    (`{{"name": ...}}`, written inside a Jinja string, so it reaches the prompt as is), and
+    the 1.5B model copies them into replies that are no call. The fixed copy has single
+    braces, writes an earlier call's string arguments as the JSON they hold, and adds one
+    sentence saying to answer from a <tool_response> (without it the model re-issued the
+    call it just had the result of). Measured in docs/compatibility.md.
+    """
+    if model.chat_template or model.builtin != "qwen2.5-coder-1.5b":
+        return model.chat_template
+    files = importlib.resources.files("causerie") / "templates"
+    return (files / "qwen2.5-coder-tools.jinja").read_text(encoding="utf-8")
 
 
 def _smollm2_path() -> Path:

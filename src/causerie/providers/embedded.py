@@ -18,7 +18,7 @@ from causerie.errors import (
     InvalidRequest,
     ModelNotReady,
 )
-from causerie.modelfiles import log_progress, resolve_model_path
+from causerie.modelfiles import builtin_chat_template, log_progress, resolve_model_path
 from causerie.providers.base import Capabilities
 from causerie.settings import ModelConfig, Settings
 
@@ -85,8 +85,8 @@ class EmbeddedProvider:
         # n_ctx set and the model on the CPU it changes nothing here and costs ~1.5 s of
         # start-up on 2 cores (bench/README.md, "Inference").
         params.fit_params = False
-        if self.config.chat_template:
-            params.chat_template = self.config.chat_template
+        if template := builtin_chat_template(self.config):
+            params.chat_template = template
         return xllamacpp.Server(params)
 
     async def close(self) -> None:
