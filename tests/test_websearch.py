@@ -254,6 +254,33 @@ async def test_web_searches_count_in_usage_and_a_user_limit_holds(
     assert sum(row["web_searches"] for row in usage) == 1
 
 
+async def test_a_key_limit_on_web_searches_holds_for_that_key_only(
+    served: tuple[Site, str],
+) -> None:
+    s, other_key = served
+    key, created = await s.user_key("reader", "reader-pw-123", web_searches_per_day=1)
+    assert created["web_searches_per_day"] == 1
+    client = _openai(s, key).with_options(max_retries=0)
+    assert "1874" in ((await _ask(client, QUESTION)).choices[0].message.content or "")
+    with pytest.raises(openai.RateLimitError) as refused:
+        await _ask(client, QUESTION)
+    error = refused.value  # OpenAI's error body, parsed by the SDK
+    assert (error.type, error.code) == ("rate_limit_error", "rate_limit_exceeded")
+    assert "web search limit" in error.message and "(key)" in error.message
+    assert int(error.response.headers["retry-after"]) >= 1
+    c = await s.client(key)
+    plain = await c.post(
+        "/v1/chat/completions",
+        json={"model": "quote", "messages": [{"role": "user", "content": "Hello"}]},
+    )
+    assert plain.status_code == 200  # only web searches are capped
+    # The same user's other key has no such limit: the cap is the key's, not the user's.
+    answer = await _ask(_openai(s, other_key), QUESTION)
+    assert "1874" in (answer.choices[0].message.content or "")
+    keys = (await c.get("/api/keys")).json()["data"]
+    assert {k["id"]: k["web_searches_per_day"] for k in keys}[created["id"]] == 1
+
+
 async def test_user_location_is_refused_by_name(served: tuple[Site, str]) -> None:
     client = _openai(*served)
     with pytest.raises(openai.BadRequestError) as refused:

@@ -48,6 +48,8 @@ class Page:
     title: str
     chunks: list[Chunk]
     vectors: np.ndarray | None = None
+    fetched: float = 0.0  # seconds its fetch took, then its extraction and chunking
+    extracted: float = 0.0
 
 
 class PageCache:
@@ -109,6 +111,7 @@ class WebSearch:
             "unread": [],
             "error": None,
         }
+        timings: dict[str, float] = {}
         try:
             timeout = self.config.time_budget * ENGINE_SHARE
             results = self.engine.search(ask.text, ask.language, self.config.results, timeout)
@@ -116,9 +119,14 @@ class WebSearch:
             log.warning("web search failed: %s", exc.message)
             report["error"] = exc.message
             results = []
+        timings["search"] = time.monotonic() - started
         pages = self._read(results, deadline, report)
-        found = self._score(pages, ask)
-        report["seconds"] = round(time.monotonic() - started, 3)
+        timings["read"] = time.monotonic() - started - timings["search"]
+        found = self._score(pages, ask, timings)
+        now = time.monotonic()
+        report["seconds"] = round(now - started, 3)
+        # Where the step's seconds went, for operators and bench/websearch.py.
+        report["timings"] = {k: round(v, 3) for k, v in timings.items()}
         return Found(found[0], found[1], report)
 
     def _read(self, results: list[Result], deadline: float, report: dict) -> list[Page]:
@@ -162,15 +170,24 @@ class WebSearch:
             timeout=max(0.1, deadline - time.monotonic()) + 1.0,
             allow_private=self.allow_private,
         )
+        started = time.monotonic()
         data, media_type = fetcher.fetch(result.url, cancelled)
+        fetched = time.monotonic()
         extracted = extract(data, media_type=media_type or "text/html")
         _, chunks = chunk_blocks(extracted.blocks)
         title = result.title if result.title != result.url else extracted.title or result.url
-        return Page(result.url, title, chunks[: self.config.page_chunks])
+        page = Page(result.url, title, chunks[: self.config.page_chunks])
+        page.fetched, page.extracted = fetched - started, time.monotonic() - fetched
+        return page
 
-    def _score(self, pages: list[Page], ask: Ask) -> tuple[list, dict[int, str]]:
+    def _score(
+        self, pages: list[Page], ask: Ask, timings: dict[str, float]
+    ) -> tuple[list, dict[int, str]]:
         """Every passage as a Hit, scored like a document's; the best top_k of them."""
         fresh = [p for p in pages if p.vectors is None]
+        timings["fetch_max"] = max((p.fetched for p in fresh), default=0.0)
+        timings["extract_sum"] = sum(p.extracted for p in fresh)
+        started = time.monotonic()
         texts = [c.text for p in fresh for c in p.chunks]
         if texts:  # one batch for all new pages: much faster than one call per page
             vectors = self.grounder.service.embedder.passages(texts)
@@ -178,6 +195,8 @@ class WebSearch:
             for page in fresh:
                 page.vectors, at = vectors[at : at + len(page.chunks)], at + len(page.chunks)
                 self.cache.put(page)
+        timings["embedded"] = len(texts)
+        timings["embed"] = time.monotonic() - started
         hits, vecs, urls = [], {}, {}
         for i, page in enumerate(pages):
             assert page.vectors is not None
@@ -188,6 +207,7 @@ class WebSearch:
                 urls[hit.chunk_id] = page.url
         scored = self.grounder.relevance(hits, ask.text, ask.vector, vecs)
         scored.sort(key=lambda s: -s[1])
+        timings["score"] = time.monotonic() - started - timings["embed"]
         return scored[: self.grounder.config.top_k], urls
 
 
