@@ -53,36 +53,47 @@ def _ground(grounder: Any, source: EvidenceSource, body: dict) -> tuple[Any, flo
     return grounded, time.perf_counter() - started, timed.seconds
 
 
-def measure(settings: Settings, index: Path, limit: int | None) -> dict[str, Any]:
-    """Per question, both paths' timings and whether the answer is in their evidence."""
+def _webs(web: Any, budgets: list[int]) -> dict[str, Any]:
+    """The web source as configured, and one per passage budget to compare with it."""
+    from causerie.knowledge.webpages import WebSearch
+
+    out = {"web": web}
+    for n in budgets:
+        config = web.config.model_copy(update={"embed_passages": n})
+        out[f"web@{n}"] = WebSearch(web.engine, web.grounder, config, web.allow_private)
+    return out
+
+
+def measure(
+    settings: Settings, index: Path, limit: int | None, budgets: list[int]
+) -> dict[str, Any]:
+    """Per question, every path's timings and whether the answer is in its evidence."""
     from causerie.knowledge.grounding import Documents
 
     items = [i for i in pick(load_qa(default_qa()), limit) if i.keywords]
     rows = []
     say = lambda m: print(m, file=sys.stderr)  # noqa: E731
     with _opened(settings, None, index, say, web_mode=True) as (services, collections):
-        grounder, web = services.knowledge.grounder, services.knowledge.web
+        grounder = services.knowledge.grounder
+        webs = _webs(services.knowledge.web, budgets)
         grounder.service.embedder.queries(["warm up"])  # the model loads outside the figures
         for item in items:
             msgs = [{"role": "user", "content": q} for q in (*item.history, item.question)]
             row: dict[str, Any] = {"id": item.id}
             docs = Documents(grounder, [collections[item.documents]])
-            for name, source in (("documents", docs), ("web", web)):
+            for name, source in (("documents", docs), *webs.items()):
                 g, total, gather = _ground(grounder, source, {"messages": msgs})
                 row[name] = {
                     "total": total,
                     "gather": gather,
                     "rest": total - gather,
                     "in_evidence": any(has_keyword(s.text, item.keywords) for s in g.sources),
+                    "stages": (g.web or {}).get("timings", {}),
                 }
-                if name == "web":
-                    row["stages"] = (g.web or {}).get("timings", {})
-            say(
-                f"{item.id}: documents {row['documents']['total']:.2f} s, web "
-                f"{row['web']['total']:.2f} s {row['stages']}"
-            )
+            paths = ", ".join(f"{n} {row[n]['total']:.2f} s" for n in row if n != "id")
+            say(f"{item.id}: {paths}")
             rows.append(row)
-    return {"questions": len(rows), "rows": rows, "summary": summarise(rows)}
+    return {"questions": len(rows), "rows": rows, "summary": summarise(rows, list(webs))}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -90,20 +101,22 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(rows: list[dict[str, Any]], webs: list[str]) -> dict[str, Any]:
     """Medians (p90 for totals) of every stage and path, and the evidence counts."""
     out: dict[str, Any] = {}
-    for path in ("documents", "web"):
+    for path in ("documents", *webs):
         for part in ("total", "gather", "rest"):
             values = [r[path][part] for r in rows]
             out[f"{path}.{part}.p50"] = round(statistics.median(values), 3)
         out[f"{path}.total.p90"] = round(_pct([r[path]["total"] for r in rows], 0.9), 3)
         out[f"{path}.in_evidence"] = sum(r[path]["in_evidence"] for r in rows)
-    for stage in STAGES:
-        values = [r["stages"].get(stage, 0.0) for r in rows]
-        out[f"web.{stage}.p50"] = round(statistics.median(values), 3)
-    diffs = [r["web"]["total"] - r["documents"]["total"] for r in rows]
-    out["web_minus_documents.p50"] = round(statistics.median(diffs), 3)
+        if path == "documents":
+            continue
+        for stage in STAGES:
+            values = [r[path]["stages"].get(stage, 0.0) for r in rows]
+            out[f"{path}.{stage}.p50"] = round(statistics.median(values), 3)
+        diffs = [r[path]["total"] - r["documents"]["total"] for r in rows]
+        out[f"{path}-documents.p50"] = round(statistics.median(diffs), 3)
     return out
 
 
@@ -113,11 +126,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--index", type=Path, required=True, help="SQLite file of the FAQs.")
     parser.add_argument("--limit", type=int, help="Only the first N questions of each kind.")
     parser.add_argument("--json", type=Path, help="Also write every row as JSON.")
+    parser.add_argument(
+        "--embed-passages",
+        type=int,
+        action="append",
+        default=[],
+        help="Also the web step with this passage budget (web_search.embed_passages).",
+    )
     args = parser.parse_args(argv)
-    report = measure(Settings(), args.index, args.limit)
+    report = measure(Settings(), args.index, args.limit, args.embed_passages)
     for key, value in report["summary"].items():
-        print(f"{key:<28} {value}")
-    print(f"answerable questions         {report['questions']}")
+        print(f"{key:<30} {value}")
+    print(f"{'answerable questions':<30} {report['questions']}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

@@ -18,6 +18,8 @@ import openai
 import pytest
 
 from causerie.app import create_app
+from causerie.knowledge.chunking import Chunk
+from causerie.knowledge.webpages import Page, candidates
 from causerie.knowledge.websearch import Brave, SearxNG, Tavily
 from causerie.settings import KnowledgeConfig, ModelConfig, Settings, WebSearchConfig
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, Site, create_user, site
@@ -202,6 +204,32 @@ async def test_pages_are_read_once_while_cached(served: tuple[Site, str], web: F
     await _ask(client, "Who first lit the Vireltan lighthouse?")
     await _ask(client, "Which keeper lit the Vireltan lighthouse?")
     assert web.pages.count("/vireltan") - before <= 1
+
+
+def _page(url: str, *texts: str) -> Page:
+    return Page(url, url, [Chunk(i, t, 0, len(t), None, None) for i, t in enumerate(texts)])
+
+
+def test_passages_embedded_are_each_pages_best_then_the_others_by_words() -> None:
+    """Only these are embedded at question time (bench/websearch.py: embedding was the cost)."""
+    a = _page(
+        "a",
+        "The harbour has two cranes.",
+        "The Vireltan lighthouse was first lit in 1874.",
+        "The lighthouse keepers kept a log.",
+    )
+    b = _page("b", "Le phare se visite en été.", "Keepers lived in the Vireltan tower.")
+    c = _page("c", "The cafe opens at noon.", "Still nothing at all.")
+    d = _page("d", "Rien ici.", "Toujours rien.")  # no shared word, no snippet: its first
+    question = "When was the Vireltan lighthouse first lit?"
+    snippets = {"c": "Still nothing at all"}  # the engine's excerpt points at c's second
+    chosen = candidates([a, b, c, d], snippets, question, 5)
+    picked = [(page.url, chunk.ordinal) for page, chunk in chosen]
+    # Every page's best first (ranked by that measure), then the best of the others.
+    assert set(picked[:4]) == {("a", 1), ("b", 1), ("c", 1), ("d", 0)}
+    assert picked[4] == ("a", 2)  # "lighthouse": the other passages have no such word
+    everything = candidates([a, b, c, d], snippets, question, 100)
+    assert len(everything) == 9 == len({(p.url, ch.ordinal) for p, ch in everything})
 
 
 async def test_web_and_collections_in_one_answer_numbered_together(
