@@ -157,7 +157,7 @@ class WebSearchConfig(BaseModel):
     cache_ttl: float = Field(900.0, ge=0, description="Seconds a read page is reused.")
     page_chunks: int = Field(12, ge=1, le=100, description="Passages of a page considered.")
     embed_passages: int = Field(
-        8, ge=1, le=1000, description="Passages embedded per question, across the pages read."
+        4, ge=1, le=1000, description="Passages embedded per question, across the pages read."
     )
 
 

@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import numpy as np
 
 from causerie.errors import CauserieError
@@ -106,6 +107,7 @@ class WebSearch:
         self.config = config
         self.allow_private = allow_private
         self.cache = PageCache(config.cache_ttl)
+        self.ssl_context = httpx.create_ssl_context()  # one for every fetch (fetch.py)
 
     def gather(self, ask: Ask) -> Found:
         """Passages from the top results; the report says which pages were (not) read."""
@@ -184,6 +186,7 @@ class WebSearch:
             # Past the deadline: at the deadline the step gives the page up (and cancels it).
             timeout=max(0.1, deadline - time.monotonic()) + 1.0,
             allow_private=self.allow_private,
+            ssl_context=self.ssl_context,
         )
         started = time.monotonic()
         data, media_type = fetcher.fetch(result.url, cancelled)
