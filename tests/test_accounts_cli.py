@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from causerie.accounts_cli import is_loopback, refusal
+from causerie.cli import main
 from tests.support import free_port, smol_model, smol_settings, write_config
 
 
@@ -63,6 +66,26 @@ def test_users_list_disable_enable_and_errors(tmp_path: Path) -> None:
     assert _causerie("users", "enable", "ben", "--data-dir", data).returncode == 0
     missing = _causerie("users", "disable", "nobody", "--data-dir", data)
     assert missing.returncode == 1 and "No user named 'nobody'" in missing.stderr
+
+
+def test_users_limits_shows_sets_and_lifts_a_users_limits(tmp_path: Path) -> None:
+    """In-process (click's runner): each subprocess costs seconds of imports."""
+    cli = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+    made = cli.invoke(main, ["users", "create", "ann", "--password-stdin", *data], "password-1\n")
+    assert made.exit_code == 0, made.output
+    run = cli.invoke(
+        main,
+        ["users", "limits", "ann", "--web-searches-per-day", "5", "--tokens-per-day", "900", *data],
+    )
+    assert run.exit_code == 0, run.output
+    assert run.output == "ann: requests_per_minute=none tokens_per_day=900 web_searches_per_day=5\n"
+    lifted = cli.invoke(main, ["users", "limits", "ann", "--tokens-per-day", "none", *data])
+    assert "tokens_per_day=none web_searches_per_day=5" in lifted.output
+    bad = cli.invoke(main, ["users", "limits", "ann", "--requests-per-minute", "0", *data])
+    assert bad.exit_code == 2 and "0 is below 1" in bad.output
+    missing = cli.invoke(main, ["users", "limits", "bob", *data])
+    assert missing.exit_code == 1 and "No user named 'bob'" in missing.output
 
 
 def test_loopback_detection() -> None:

@@ -18,6 +18,8 @@ import openai
 import pytest
 
 from causerie.app import create_app
+from causerie.knowledge.chunking import Chunk
+from causerie.knowledge.webpages import Page, candidates
 from causerie.knowledge.websearch import Brave, SearxNG, Tavily
 from causerie.settings import KnowledgeConfig, ModelConfig, Settings, WebSearchConfig
 from tests.accounts_support import ADMIN, ADMIN_PASSWORD, Site, create_user, site
@@ -204,6 +206,32 @@ async def test_pages_are_read_once_while_cached(served: tuple[Site, str], web: F
     assert web.pages.count("/vireltan") - before <= 1
 
 
+def _page(url: str, *texts: str) -> Page:
+    return Page(url, url, [Chunk(i, t, 0, len(t), None, None) for i, t in enumerate(texts)])
+
+
+def test_passages_embedded_are_each_pages_best_then_the_others_by_words() -> None:
+    """Only these are embedded at question time (bench/websearch.py: embedding was the cost)."""
+    a = _page(
+        "a",
+        "The harbour has two cranes.",
+        "The Vireltan lighthouse was first lit in 1874.",
+        "The lighthouse keepers kept a log.",
+    )
+    b = _page("b", "Le phare se visite en été.", "Keepers lived in the Vireltan tower.")
+    c = _page("c", "The cafe opens at noon.", "Still nothing at all.")
+    d = _page("d", "Rien ici.", "Toujours rien.")  # no shared word, no snippet: its first
+    question = "When was the Vireltan lighthouse first lit?"
+    snippets = {"c": "Still nothing at all"}  # the engine's excerpt points at c's second
+    chosen = candidates([a, b, c, d], snippets, question, 5)
+    picked = [(page.url, chunk.ordinal) for page, chunk in chosen]
+    # Every page's best first (ranked by that measure), then the best of the others.
+    assert set(picked[:4]) == {("a", 1), ("b", 1), ("c", 1), ("d", 0)}
+    assert picked[4] == ("a", 2)  # "lighthouse": the other passages have no such word
+    everything = candidates([a, b, c, d], snippets, question, 100)
+    assert len(everything) == 9 == len({(p.url, ch.ordinal) for p, ch in everything})
+
+
 async def test_web_and_collections_in_one_answer_numbered_together(
     served: tuple[Site, str], web: FakeWeb
 ) -> None:
@@ -252,6 +280,33 @@ async def test_web_searches_count_in_usage_and_a_user_limit_holds(
     assert plain.status_code == 200  # only web searches are capped
     usage = (await c.get("/api/usage")).json()["data"]
     assert sum(row["web_searches"] for row in usage) == 1
+
+
+async def test_a_key_limit_on_web_searches_holds_for_that_key_only(
+    served: tuple[Site, str],
+) -> None:
+    s, other_key = served
+    key, created = await s.user_key("reader", "reader-pw-123", web_searches_per_day=1)
+    assert created["web_searches_per_day"] == 1
+    client = _openai(s, key).with_options(max_retries=0)
+    assert "1874" in ((await _ask(client, QUESTION)).choices[0].message.content or "")
+    with pytest.raises(openai.RateLimitError) as refused:
+        await _ask(client, QUESTION)
+    error = refused.value  # OpenAI's error body, parsed by the SDK
+    assert (error.type, error.code) == ("rate_limit_error", "rate_limit_exceeded")
+    assert "web search limit" in error.message and "(key)" in error.message
+    assert int(error.response.headers["retry-after"]) >= 1
+    c = await s.client(key)
+    plain = await c.post(
+        "/v1/chat/completions",
+        json={"model": "quote", "messages": [{"role": "user", "content": "Hello"}]},
+    )
+    assert plain.status_code == 200  # only web searches are capped
+    # The same user's other key has no such limit: the cap is the key's, not the user's.
+    answer = await _ask(_openai(s, other_key), QUESTION)
+    assert "1874" in (answer.choices[0].message.content or "")
+    keys = (await c.get("/api/keys")).json()["data"]
+    assert {k["id"]: k["web_searches_per_day"] for k in keys}[created["id"]] == 1
 
 
 async def test_user_location_is_refused_by_name(served: tuple[Site, str]) -> None:

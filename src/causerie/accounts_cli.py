@@ -182,3 +182,51 @@ def unlock_user(name: str, config: Path | None, data_dir: Path | None) -> None:
         subjects = [auth.login_subject(user["name"]), user["name"], user["email"] or ""]
         forgotten = unlock(auth.db, subjects)
     click.echo(f"unlocked {name} ({forgotten} failed sign-in(s) forgotten)")
+
+
+class _Limit(click.ParamType):
+    """A limit on the command line: a whole number from `minimum`, or "none" (unlimited)."""
+
+    name = "N|none"
+
+    def __init__(self, minimum: int):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "none":
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number or 'none'", param, ctx)
+        if number < self.minimum:
+            self.fail(f"{number} is below {self.minimum}", param, ctx)
+        return number
+
+
+# The same limits, with the same bounds, as PATCH /api/admin/users/{id}.
+LIMITS = {"requests_per_minute": 1, "tokens_per_day": 1, "web_searches_per_day": 0}
+
+
+@users.command("limits")
+@click.argument("name")
+@click.option("--requests-per-minute", type=_Limit(1), help="Requests a minute, or none.")
+@click.option("--tokens-per-day", type=_Limit(1), help="Tokens a day (UTC), or none.")
+@click.option("--web-searches-per-day", type=_Limit(0), help="Web searches a day (UTC), or none.")
+@_common
+def limits(name: str, config: Path | None, data_dir: Path | None, **asked: int | None) -> None:
+    """Show a user's limits, or set those given ("none" lifts one)."""
+    ctx = click.get_current_context()
+    given = {
+        field
+        for field in LIMITS
+        if ctx.get_parameter_source(field) is not click.core.ParameterSource.DEFAULT
+    }
+    with _auth(config, data_dir) as auth:
+        user = auth.find_user(name)
+        if given:
+            user = auth.update_user(user["id"], {f: asked[f] for f in given})
+    shown = (f"{f}={'none' if user[f] is None else user[f]}" for f in LIMITS)
+    click.echo(f"{name}: " + " ".join(shown))

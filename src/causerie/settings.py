@@ -156,6 +156,9 @@ class WebSearchConfig(BaseModel):
     max_page_bytes: int = Field(2 * 1024 * 1024, ge=1024, description="Largest page read.")
     cache_ttl: float = Field(900.0, ge=0, description="Seconds a read page is reused.")
     page_chunks: int = Field(12, ge=1, le=100, description="Passages of a page considered.")
+    embed_passages: int = Field(
+        4, ge=1, le=1000, description="Passages embedded per question, across the pages read."
+    )
 
 
 def _default_models() -> list[ModelConfig]:

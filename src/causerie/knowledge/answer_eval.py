@@ -319,14 +319,19 @@ def evidence(
     runs over a whole QA set in seconds. Earlier turns are the history's questions only.
     """
     out: dict[str, dict[str, dict[str, float]]] = {}
-    with _opened(settings, collection, index, say) as (services, collections):
+    web_mode = "web" in variants
+    with _opened(settings, collection, index, say, web_mode) as (services, collections):
         grounder = services.knowledge.grounder
         for variant in variants:
             rows: dict[str, list[tuple[bool, int]]] = {}
             for item in (i for i in items if i.keywords):
                 msgs = [{"role": "user", "content": q} for q in (*item.history, item.question)]
-                col = collections[item.documents]
-                g = grounder.ground([col], {"messages": msgs}, LOCAL_USER_ID, variant)
+                body = {"messages": msgs}
+                if variant == "web":  # the pipeline, its evidence from the local web only
+                    g = grounder.ground_from([services.knowledge.web], body, LOCAL_USER_ID)
+                else:
+                    col = collections[item.documents]
+                    g = grounder.ground([col], body, LOCAL_USER_ID, variant)
                 found = any(has_keyword(src.text, item.keywords) for src in g.sources)
                 words = sum(len(src.text.split()) for src in g.sources)
                 for kind in (item.kind, "all"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -134,11 +135,15 @@ class Fetcher:
         timeout: float,
         allow_private: bool,
         resolve: Resolver = system_resolver,
+        ssl_context: ssl.SSLContext | None = None,
     ):
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.allow_private = allow_private
         self.resolve = resolve
+        # Building one costs 40-150 ms of CPU (the CA bundle is parsed): a caller fetching
+        # at question time passes one made once (knowledge/webpages.py).
+        self.ssl_context = ssl_context
 
     def check(self, url: str | httpx.URL) -> Target:
         """The URL's checked address (UrlRefused if refused)."""
@@ -182,7 +187,9 @@ class Fetcher:
         # One client per hop: a pooled connection to this address may carry another name.
         timeout = httpx.Timeout(max(0.1, deadline - time.monotonic()))
         with (
-            httpx.Client(timeout=timeout, trust_env=False) as client,
+            httpx.Client(
+                timeout=timeout, trust_env=False, verify=self.ssl_context or True
+            ) as client,
             client.stream(
                 "GET",
                 pinned,

@@ -6,18 +6,26 @@ checked, size and time bounded). A page still loading at the deadline is given u
 slow or broken page never holds the answer back; it is reported as unread with its reason.
 A page read is kept for cache_ttl seconds (its passages and their vectors), so asking
 again, or a follow-up, costs no fetch and no embedding.
+
+Embedding is what the step's time went to (bench/websearch.py): every passage of every page
+was embedded at question time, one thread on two cores. Only `embed_passages` of them are
+now: each page's passage holding the engine's snippet or most of the question's rare words
+(its first one when neither says, as for a French question on English pages), then the
+others by the same measure.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import numpy as np
 
 from causerie.errors import CauserieError
@@ -26,6 +34,7 @@ from causerie.knowledge.evidence import Ask, Found
 from causerie.knowledge.extract import extract
 from causerie.knowledge.fetch import Fetcher
 from causerie.knowledge.service import Hit
+from causerie.knowledge.textmatch import coverage, stems
 from causerie.knowledge.websearch import Result, SearchEngine
 from causerie.settings import WebSearchConfig
 
@@ -42,12 +51,14 @@ IDS_PER_PAGE = 1000  # passage ids are negative: -(page * IDS_PER_PAGE + ordinal
 
 @dataclass
 class Page:
-    """A page read: its title, passages and their vectors (None until embedded)."""
+    """A page read: its title, passages, and the vectors of those embedded so far."""
 
     url: str
     title: str
     chunks: list[Chunk]
-    vectors: np.ndarray | None = None
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # by chunk ordinal
+    fetched: float = 0.0  # seconds its fetch took, then its extraction and chunking
+    extracted: float = 0.0
 
 
 class PageCache:
@@ -96,6 +107,7 @@ class WebSearch:
         self.config = config
         self.allow_private = allow_private
         self.cache = PageCache(config.cache_ttl)
+        self.ssl_context = httpx.create_ssl_context()  # one for every fetch (fetch.py)
 
     def gather(self, ask: Ask) -> Found:
         """Passages from the top results; the report says which pages were (not) read."""
@@ -109,6 +121,7 @@ class WebSearch:
             "unread": [],
             "error": None,
         }
+        timings: dict[str, float] = {}
         try:
             timeout = self.config.time_budget * ENGINE_SHARE
             results = self.engine.search(ask.text, ask.language, self.config.results, timeout)
@@ -116,12 +129,20 @@ class WebSearch:
             log.warning("web search failed: %s", exc.message)
             report["error"] = exc.message
             results = []
-        pages = self._read(results, deadline, report)
-        found = self._score(pages, ask)
-        report["seconds"] = round(time.monotonic() - started, 3)
+        timings["search"] = time.monotonic() - started
+        pages = self._read(results, deadline, report, timings)
+        timings["read"] = time.monotonic() - started - timings["search"]
+        snippets = {r.url: r.snippet for r in results}
+        found = self._score(pages, snippets, ask, timings)
+        now = time.monotonic()
+        report["seconds"] = round(now - started, 3)
+        # Where the step's seconds went, for operators and bench/websearch.py.
+        report["timings"] = {k: round(v, 3) for k, v in timings.items()}
         return Found(found[0], found[1], report)
 
-    def _read(self, results: list[Result], deadline: float, report: dict) -> list[Page]:
+    def _read(
+        self, results: list[Result], deadline: float, report: dict, timings: dict[str, float]
+    ) -> list[Page]:
         """The pages of the results, fetched concurrently until the deadline."""
         pages: dict[int, Page] = {}
         todo: dict[Future[Page], int] = {}
@@ -137,7 +158,8 @@ class WebSearch:
         for future in done:
             result = results[todo[future]]
             try:
-                pages[todo[future]] = future.result()
+                pages[todo[future]] = page = future.result()
+                self.cache.put(page)
             except CauserieError as exc:
                 report["unread"].append(_unread(result, exc.message))
             except Exception:  # a bug reading one page must not lose the answer
@@ -150,6 +172,9 @@ class WebSearch:
                 _unread(results[todo[future]], f"Not read within the {budget:g} s budget.")
             )
         pool.shutdown(wait=False, cancel_futures=True)
+        fresh = [pages[todo[f]] for f in done if todo[f] in pages]
+        timings["fetch_max"] = max((p.fetched for p in fresh), default=0.0)
+        timings["extract_sum"] = sum(p.extracted for p in fresh)
         ordered = [pages[i] for i in sorted(pages)]
         report["read"] = [{"url": p.url, "title": p.title} for p in ordered]
         return ordered
@@ -161,34 +186,71 @@ class WebSearch:
             # Past the deadline: at the deadline the step gives the page up (and cancels it).
             timeout=max(0.1, deadline - time.monotonic()) + 1.0,
             allow_private=self.allow_private,
+            ssl_context=self.ssl_context,
         )
+        started = time.monotonic()
         data, media_type = fetcher.fetch(result.url, cancelled)
+        fetched = time.monotonic()
         extracted = extract(data, media_type=media_type or "text/html")
         _, chunks = chunk_blocks(extracted.blocks)
         title = result.title if result.title != result.url else extracted.title or result.url
-        return Page(result.url, title, chunks[: self.config.page_chunks])
+        page = Page(result.url, title, chunks[: self.config.page_chunks])
+        page.fetched, page.extracted = fetched - started, time.monotonic() - fetched
+        return page
 
-    def _score(self, pages: list[Page], ask: Ask) -> tuple[list, dict[int, str]]:
-        """Every passage as a Hit, scored like a document's; the best top_k of them."""
-        fresh = [p for p in pages if p.vectors is None]
-        texts = [c.text for p in fresh for c in p.chunks]
-        if texts:  # one batch for all new pages: much faster than one call per page
-            vectors = self.grounder.service.embedder.passages(texts)
-            at = 0
-            for page in fresh:
-                page.vectors, at = vectors[at : at + len(page.chunks)], at + len(page.chunks)
-                self.cache.put(page)
+    def _score(
+        self, pages: list[Page], snippets: dict[str, str], ask: Ask, timings: dict[str, float]
+    ) -> tuple[list, dict[int, str]]:
+        """The passages worth embedding, scored like a document's; the best top_k of them."""
+        started = time.monotonic()
+        chosen = candidates(pages, snippets, ask.text, self.config.embed_passages)
+        missing = [(page, c) for page, c in chosen if c.ordinal not in page.vectors]
+        if missing:  # one batch for all pages: much faster than one call per page
+            vectors = self.grounder.service.embedder.passages([c.text for _, c in missing])
+            for (page, chunk), vector in zip(missing, vectors, strict=True):
+                page.vectors[chunk.ordinal] = vector  # kept with the page in the cache
+        timings["embedded"] = len(missing)
+        timings["embed"] = time.monotonic() - started
         hits, vecs, urls = [], {}, {}
-        for i, page in enumerate(pages):
-            assert page.vectors is not None
-            for chunk, vec in zip(page.chunks, page.vectors, strict=True):
-                hit = _hit(-(i * IDS_PER_PAGE + chunk.ordinal + 1), page, chunk)
-                hits.append(hit)
-                vecs[hit.chunk_id] = vec
-                urls[hit.chunk_id] = page.url
+        rank = {id(page): i for i, page in enumerate(pages)}
+        for page, chunk in chosen:
+            hit = _hit(-(rank[id(page)] * IDS_PER_PAGE + chunk.ordinal + 1), page, chunk)
+            hits.append(hit)
+            vecs[hit.chunk_id] = page.vectors[chunk.ordinal]
+            urls[hit.chunk_id] = page.url
         scored = self.grounder.relevance(hits, ask.text, ask.vector, vecs)
         scored.sort(key=lambda s: -s[1])
+        timings["score"] = time.monotonic() - started - timings["embed"]
         return scored[: self.grounder.config.top_k], urls
+
+
+def candidates(
+    pages: list[Page], snippets: dict[str, str], question: str, limit: int
+) -> list[tuple[Page, Chunk]]:
+    """The passages to embed: each page's best by the engine's snippet and the question's
+    words, then the other passages by the same measure.
+
+    The snippet is the engine's own excerpt for the query, so the passage that holds it is
+    where the engine found the match, in any language. The question's words are weighted
+    by their rarity among the passages read (BM25's IDF): a name or a file path counts
+    more than a word every page has. With neither, a page's passages keep their order.
+    """
+    q_words = stems(question)
+    texts = [[stems(c.text) for c in page.chunks] for page in pages]
+    total = sum(len(t) for t in texts)
+    df = Counter(w for page_texts in texts for t in page_texts for w in q_words & t)
+    idf = {w: math.log(1 + (total - n + 0.5) / (n + 0.5)) for w, n in df.items()}
+    most = sum(idf.values()) or 1.0
+    ranked = []
+    for i, page in enumerate(pages):
+        snippet = stems(snippets.get(page.url, ""))
+        scores = [coverage(snippet, t) + sum(idf[w] for w in q_words & t) / most for t in texts[i]]
+        order = sorted(range(len(page.chunks)), key=lambda j: (-scores[j], j))
+        for place, j in enumerate(order):
+            # Every page's best first (the engine found it relevant), then by score.
+            ranked.append(((place > 0, -scores[j], place, i), page, page.chunks[j]))
+    ranked.sort(key=lambda r: r[0])
+    return [(page, chunk) for _, page, chunk in ranked[:limit]]
 
 
 def _hit(chunk_id: int, page: Page, chunk: Chunk) -> Hit:

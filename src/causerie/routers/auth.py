@@ -268,6 +268,7 @@ class KeyCreate(BaseModel):
     name: str = Field("key", max_length=200)
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_day: int | None = Field(None, ge=1)
+    web_searches_per_day: int | None = Field(None, ge=0)
 
 
 @router.post("/keys", status_code=201)

@@ -142,6 +142,7 @@ def key_json(k: ApiKey) -> dict[str, Any]:
         "revoked_at": _aware(k.revoked_at).isoformat() if k.revoked_at else None,
         "requests_per_minute": k.requests_per_minute,
         "tokens_per_day": k.tokens_per_day,
+        "web_searches_per_day": k.web_searches_per_day,
     }
 
 
@@ -393,6 +394,7 @@ class AuthService:
         *,
         requests_per_minute: int | None = None,
         tokens_per_day: int | None = None,
+        web_searches_per_day: int | None = None,
     ) -> dict[str, Any]:
         """A new key; the returned `key` is the only time it is ever shown."""
         key = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -403,6 +405,7 @@ class AuthService:
             key_hash=sha256(key),
             requests_per_minute=requests_per_minute,
             tokens_per_day=tokens_per_day,
+            web_searches_per_day=web_searches_per_day,
         )
         with self.db.session() as s:
             s.add(row)

@@ -82,14 +82,14 @@ class CompletionService:
         grounder: Grounder | None = None,
         on_usage: UsageHook | None = None,
         web: EvidenceSource | None = None,
-        admit_web: Callable[[str], None] | None = None,
+        admit_web: Callable[[str, str | None], None] | None = None,
     ):
         self.catalog = catalog
         self.max_messages = max_messages
         self.grounder = grounder
         self.on_usage = on_usage
         self.web = web
-        self.admit_web = admit_web  # RateLimited when a user has no web search left today
+        self.admit_web = admit_web  # RateLimited when a user or key has no web search left today
 
     def prepare(
         self, req: CreateChatCompletionRequest, billed_to: tuple[str, str | None] | None = None
@@ -136,7 +136,7 @@ class CompletionService:
             collections = self.grounder.resolve(req.collections, owner=_payer(billed_to))
         web = self._web_search(req)
         if web and self.admit_web is not None and billed_to is not None:
-            self.admit_web(billed_to[0])
+            self.admit_web(*billed_to)
         return Prepared(provider, req.model, body, include_usage, collections, billed_to, web)
 
     def _web_search(self, req: CreateChatCompletionRequest) -> bool:

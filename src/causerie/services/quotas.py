@@ -45,7 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from causerie.errors import Busy
 from causerie.services.auth import Principal
-from causerie.store.accounts import RateWindow, Usage
+from causerie.store.accounts import ApiKey, RateWindow, Usage
 from causerie.store.db import Database
 from causerie.store.models import User
 
@@ -236,34 +236,50 @@ class QuotaService:
             query = select(total).where(column == ident, USAGE.c.day == day)
             return int(conn.execute(query).scalar_one())
 
-    def admit_web_search(self, user_id: str, now: float | None = None) -> None:
-        """RateLimited (429) when the user has used up today's web searches.
+    def admit_web_search(
+        self, user_id: str, key_id: str | None = None, now: float | None = None
+    ) -> None:
+        """RateLimited (429) when the user, or the key, has used up today's web searches.
 
-        Checked per web search (rare, and seconds long), so the user's limit is read from
-        the database each time; the count is today's written and pending searches.
+        Checked per web search (rare, and seconds long), so the limits are read from the
+        database each time; the counts are today's written and pending searches.
         """
         now = time.time() if now is None else now
+        subjects: list[tuple[str, Any, str]] = [("user", User, user_id)]
+        if key_id is not None:
+            subjects.append(("key", ApiKey, key_id))
+        checks = []
         with self.db.engine.connect() as conn:
-            limit = conn.execute(
-                select(User.web_searches_per_day).where(User.id == user_id)
-            ).scalar()
-        if limit is None:
-            return
+            for kind, table, ident in subjects:
+                query = select(table.web_searches_per_day).where(table.id == ident)
+                checks.append((kind, ident, conn.execute(query).scalar()))
         day = _today(now)
+        for kind, ident, limit in checks:
+            if limit is None:
+                continue
+            used = self._web_searches(kind, ident, day)
+            if used >= limit:
+                raise RateLimited(
+                    f"Daily web search limit reached: {used} of {limit} searches used "
+                    f"today ({kind}).",
+                    retry_after=_seconds_to_midnight(now),
+                )
+
+    def _web_searches(self, kind: str, ident: str, day: str) -> int:
+        """Web searches of a user or key today, written and pending."""
+        column = USAGE.c.user_id if kind == "user" else USAGE.c.key_id
+        at = 0 if kind == "user" else 1
+        # Not during a flush: a batch must be counted either as pending or as stored, once.
         with self._flush_lock:
             with self.db.engine.connect() as conn:
                 query = select(func.coalesce(func.sum(USAGE.c.web_searches), 0)).where(
-                    USAGE.c.user_id == user_id, USAGE.c.day == day
+                    column == ident, USAGE.c.day == day
                 )
                 used = int(conn.execute(query).scalar_one())
             with self._lock:
                 pending = self._pending.items()
-                used += sum(v[3] for k, v in pending if k[0] == user_id and k[3] == day)
-        if used >= limit:
-            raise RateLimited(
-                f"Daily web search limit reached: {used} of {limit} searches used today.",
-                retry_after=_seconds_to_midnight(now),
-            )
+                used += sum(v[3] for k, v in pending if k[at] == ident and k[3] == day)
+        return used
 
     # -- usage ---------------------------------------------------------------------------
 

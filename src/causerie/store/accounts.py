@@ -25,6 +25,7 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
     requests_per_minute: Mapped[int | None] = mapped_column(BigInteger)
     tokens_per_day: Mapped[int | None] = mapped_column(BigInteger)
+    web_searches_per_day: Mapped[int | None] = mapped_column(Integer)
 
 
 class WebSession(Base):

@@ -14,8 +14,9 @@ from causerie.store.db import Database
 from causerie.store.models import User
 
 # The account's settings an administrator sets; the password stays a hash.
-USER_FIELDS = ("name", "email", "role", "disabled", "requests_per_minute", "tokens_per_day")
-KEY_FIELDS = ("name", "prefix", "key_hash", "requests_per_minute", "tokens_per_day")
+LIMITS = ("requests_per_minute", "tokens_per_day", "web_searches_per_day")
+USER_FIELDS = ("name", "email", "role", "disabled", *LIMITS)
+KEY_FIELDS = ("name", "prefix", "key_hash", *LIMITS)
 KEY_TIMES = ("created_at", "last_used_at", "revoked_at")
 
 
