@@ -1,15 +1,15 @@
 """web search: a daily limit per API key, beside the user's
 
-Revision ID: 0023_key_web_searches
-Revises: 0022_term_counts
+Revision ID: 0024_key_web_searches
+Revises: 0023_sqlite_term_counts
 Create Date: 2026-12-02 15:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023_key_web_searches"
-down_revision = "0022_term_counts"
+revision = "0024_key_web_searches"
+down_revision = "0023_sqlite_term_counts"
 branch_labels = None
 depends_on = None
 
