@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from causerie.knowledge.chunking import sentence_spans
 from causerie.knowledge.embeddings import Embedder
-from causerie.knowledge.textmatch import coverage, stems
+from causerie.knowledge.textmatch import coverage, looks_french, stems
 
 if TYPE_CHECKING:
     from causerie.knowledge.grounding import Source
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+# What is left of a piece that only points at sources once its markers are removed.
+_LABEL = re.compile(r"[\s(),.;:]*(?:(?:sources?|r[ée]f[ée]rences?|voir|see)\b[\s(),.;:]*)?", re.I)
 MIN_CLAIM_WORDS = 3  # shorter sentences are checked as the answer to the question
 # A short answer ("Linus Torvalds [1]", "650.") is supported by a source holding all of
 # its words and some of the question's: the claim is "the answer to <question> is <it>".
@@ -34,6 +36,9 @@ DISCOURSE = frozenset(
 WORDS_ALONE = 0.6
 WORDS_WITH_MEANING = 0.3
 MEANING_ALONE = 0.93
+# A claim's words taken from its question: this share must be in its source (same
+# language): see _on_topic.
+TOPIC_WORDS = 0.5
 # Numbers are where a small model's answers go wrong while the words still match
 # ("automated in 2008" against a source saying 1990): a claim's numbers must all be in
 # the source (a short answer already needs all of its words there). Thousands separators
@@ -55,27 +60,57 @@ def check_answer(
     spans = sentence_spans(answer)
     plain = [_MARKER.sub("", answer[s:e]).strip() for s, e in spans]
     written = [_written(answer[s:e]) for s, e in spans]
+    _attach_labels(plain, written)
     claims = [i for i, t in enumerate(plain) if len(t.split()) >= MIN_CLAIM_WORDS]
     verdicts: dict[int, tuple[str, int | None, float]] = {}
     source_words = [stems(s.text) for s in sources]
     source_numbers = [numbers(s.text) for s in sources]
+    q_words = stems(question)
     if claims and sources:
         vectors = embedder.passages([plain[i] for i in claims] + [s.text for s in sources])
         claim_vecs, source_vecs = vectors[: len(claims)], vectors[len(claims) :]
         cosines = claim_vecs @ source_vecs.T
         for row, i in enumerate(claims):
-            backed = [numbers(plain[i]) <= found for found in source_numbers]
+            backed = [
+                numbers(plain[i]) <= found and _on_topic(plain[i], q_words, source, words)
+                for source, words, found in zip(sources, source_words, source_numbers, strict=True)
+            ]
             verdicts[i] = _verdict(
                 plain[i], cosines[row], source_words, backed, sources, embedder, written[i]
             )
     elif claims:
         verdicts = {i: ("unsupported", None, 0.0) for i in claims}
-    q_words = stems(question)
     for i, text in enumerate(plain):
         if i not in verdicts and stems(text) - DISCOURSE:
             verdicts[i] = _short_verdict(text, q_words, source_words, sources, written[i])
     gaps = [answer[spans[i - 1][1] : spans[i][0]] if i else "" for i in range(len(spans))]
     return _render(plain, gaps, verdicts)
+
+
+def _on_topic(claim: str, q_words: set[str], source: Source, words: set[str]) -> bool:
+    """Whether the source is about what the claim says of the question.
+
+    A claim restates the question's words and adds its answer. When the words it takes
+    from the question are not in the source, the source may hold the added words but
+    does not answer the question ("the two first names in Debian are Debian and GNU",
+    from a source on the GNU project). Across languages words cannot tell: exempt.
+    """
+    topic = stems(claim) & q_words
+    if len(topic) < 2 or looks_french(claim) != looks_french(source.text):
+        return True
+    return coverage(topic, words) >= TOPIC_WORDS
+
+
+def _attach_labels(plain: list[str], written: list[set[int]]) -> None:
+    """Give a marker written after its sentence ("... 1990. [1]", "Source: [1]") to it.
+
+    Such a piece is a sentence of its own to the splitter: left alone, its marker was
+    lost and "Source:" was flagged as an unsupported claim.
+    """
+    for i in range(1, len(plain)):
+        if written[i] and _LABEL.fullmatch(plain[i]):
+            written[i - 1] |= written[i]
+            plain[i], written[i] = "", set()
 
 
 def numbers(text: str) -> set[str]:
