@@ -530,11 +530,13 @@ def _checker_errors(
 
 def _is_statement(content: str) -> bool:
     """Our own honest statements (nothing found, no answer produced) are abstentions."""
+    from causerie.knowledge.citations import UNVERIFIED
     from causerie.knowledge.grounding import NOTHING_FOUND, NOTHING_FOUND_WEB
     from causerie.services.grounded import NO_ANSWER
 
     said = (*NOTHING_FOUND.values(), *NOTHING_FOUND_WEB.values(), *NO_ANSWER.values())
-    return content in said
+    # A reply opened by the checker's "could not verify" does not vouch for its answer.
+    return content in said or content.startswith(tuple(UNVERIFIED.values()))
 
 
 def format_report(report: Report) -> str:

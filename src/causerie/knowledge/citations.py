@@ -30,12 +30,21 @@ DISCOURSE = frozenset(
     """yes no sure ok okay certainly indeed thanks hello here oui non bien sur certes
     voici voila merci bonjour entendu accord""".split()  # noqa: SIM905
 )
+# Function words the shared stopwords keep (they cost nothing in a search) but that a
+# restated claim adds without saying anything ("codée sous le nom bullseye").
+_GLUE = frozenset(
+    """sous vers chez entre avant apres depuis pendant sans selon aussi tres plus moins
+    comme ont etait sera fait under over also very called named has have had been""".split()  # noqa: SIM905
+)
 # A sentence is supported by a source when most of its words are there, or some are and
 # the meaning matches, or the meaning matches almost exactly (a translation, say).
 # Embedding similarity alone is generous to sentences on the same topic, hence the words.
 WORDS_ALONE = 0.6
 WORDS_WITH_MEANING = 0.3
 MEANING_ALONE = 0.93
+# A claim that restates its question around the answer (see _restated) needs a source
+# holding this share of the question's words, more than a short answer: it says more.
+RESTATED_QUESTION_WORDS = 0.4
 # A claim's words taken from its question: this share must be in its source (same
 # language): see _on_topic.
 TOPIC_WORDS = 0.5
@@ -78,6 +87,11 @@ def check_answer(
             verdicts[i] = _verdict(
                 plain[i], cosines[row], source_words, backed, sources, embedder, written[i]
             )
+            if verdicts[i][0] == "unsupported":
+                verdicts[i] = (
+                    _restated(plain[i], q_words, source_words, backed, sources, written[i])
+                    or verdicts[i]
+                )
     elif claims:
         verdicts = {i: ("unsupported", None, 0.0) for i in claims}
     for i, text in enumerate(plain):
@@ -85,6 +99,40 @@ def check_answer(
             verdicts[i] = _short_verdict(text, q_words, source_words, sources, written[i])
     gaps = [answer[spans[i - 1][1] : spans[i][0]] if i else "" for i in range(len(spans))]
     return _render(plain, gaps, verdicts)
+
+
+# Said before a reply none of whose claims a source supports.
+UNVERIFIED = {
+    "en": "I could not verify this in the sources found:",
+    "fr": "Je n'ai pas pu vérifier ceci dans les sources trouvées :",
+}
+
+
+def own_up(checked: dict[str, Any], language: str) -> dict[str, Any]:
+    """A checked reply whose every claim is unsupported, opened by saying so.
+
+    Small models answer questions the documents cannot answer from loosely related
+    evidence; the checker then flags every sentence, but the reply still reads as an
+    answer. Stating it first is the honest "the documents do not say", and the flagged
+    sentences stay visible after it (the checker may be wrong: nothing is removed).
+    """
+    claims = [c for c in checked["citations"] if c["status"] != "neutral"]
+    if not claims or any(c["status"] == "supported" for c in claims):
+        return checked
+    lead = UNVERIFIED.get(language, UNVERIFIED["en"])
+    shift = len(lead) + 1
+    citations = [
+        {**c, "start": c["start"] + shift, "end": c["end"] + shift} for c in checked["citations"]
+    ]
+    note = {
+        "sentence": lead,
+        "start": 0,
+        "end": len(lead),
+        "status": "neutral",
+        "source": None,
+        "score": 0.0,
+    }
+    return {**checked, "content": f"{lead} {checked['content']}", "citations": [note, *citations]}
 
 
 def _on_topic(claim: str, q_words: set[str], source: Source, words: set[str]) -> bool:
@@ -98,7 +146,53 @@ def _on_topic(claim: str, q_words: set[str], source: Source, words: set[str]) ->
     topic = stems(claim) & q_words
     if len(topic) < 2 or looks_french(claim) != looks_french(source.text):
         return True
-    return coverage(topic, words) >= TOPIC_WORDS
+    return _loose_coverage(topic, words) >= TOPIC_WORDS
+
+
+def _loose_coverage(needle: set[str], haystack: set[str]) -> float:
+    """coverage(), a word also matching one it begins or ends ("asks", "ask").
+
+    The crude stems leave inflections apart ("installed" and "Install" stem to
+    "install" and "insta"); a topic test should not fail on them.
+    """
+
+    def found(w: str) -> bool:
+        return w in haystack or any(
+            min(len(w), len(h)) >= 3 and (w.startswith(h) or h.startswith(w)) for h in haystack
+        )
+
+    return sum(found(w) for w in needle) / len(needle) if needle else 0.0
+
+
+def _restated(
+    claim: str,
+    q_words: set[str],
+    source_words: list[set[str]],
+    backed: list[bool],
+    sources: Sequence[Source],
+    written: set[int],
+) -> tuple[str, int | None, float] | None:
+    """A claim that restates the question around its answer, checked as a short answer.
+
+    "The libpaper1 package asks for it when it is installed" to "Which package asks for
+    it when it is installed?" says "libpaper1": what it adds to the question must all be
+    in an on-topic source (its restated words may be worded otherwise there).
+    """
+    added = {w for w in stems(claim) - DISCOURSE - _GLUE if not _loose_coverage({w}, q_words)}
+    if not added or not q_words:
+        return None
+    backing = [
+        (_loose_coverage(q_words, source_words[j]), s.n)
+        for j, s in enumerate(sources)
+        if backed[j]
+        and coverage(added, source_words[j]) == 1.0
+        and _loose_coverage(q_words, source_words[j]) >= RESTATED_QUESTION_WORDS
+    ]
+    if not backing:
+        return None
+    kept = [b for b in backing if b[1] in written]
+    score, n = max(kept or backing)
+    return "supported", n, round(1.0 + score, 4)
 
 
 def _attach_labels(plain: list[str], written: list[set[int]]) -> None:
