@@ -45,9 +45,8 @@ MEANING_ALONE = 0.93
 # A claim that restates its question around the answer (see _restated) needs a source
 # holding this share of the question's words, more than a short answer: it says more.
 RESTATED_QUESTION_WORDS = 0.4
-# A claim's words taken from its question: this share must be in its source (same
-# language): see _on_topic.
-TOPIC_WORDS = 0.5
+# The share of the question's words a claim's source must hold (same language): _on_topic.
+TOPIC_WORDS = 0.4
 # Numbers are where a small model's answers go wrong while the words still match
 # ("automated in 2008" against a source saying 1990): a claim's numbers must all be in
 # the source (a short answer already needs all of its words there). Thousands separators
@@ -136,17 +135,17 @@ def own_up(checked: dict[str, Any], language: str) -> dict[str, Any]:
 
 
 def _on_topic(claim: str, q_words: set[str], source: Source, words: set[str]) -> bool:
-    """Whether the source is about what the claim says of the question.
+    """Whether the source is about what the question asks, for a claim answering it.
 
-    A claim restates the question's words and adds its answer. When the words it takes
-    from the question are not in the source, the source may hold the added words but
-    does not answer the question ("the two first names in Debian are Debian and GNU",
-    from a source on the GNU project). Across languages words cannot tell: exempt.
+    A claim can share most of its words with a source that does not answer the question
+    ("the two first names in Debian are Debian and GNU", from a source on the GNU
+    project): such a source holds few of the question's words. The claim's own wording
+    of them is not asked for (it rephrases: "provides" for "supports"). Across languages
+    words cannot tell: exempt.
     """
-    topic = stems(claim) & q_words
-    if len(topic) < 2 or looks_french(claim) != looks_french(source.text):
+    if len(q_words) < 2 or looks_french(claim) != looks_french(source.text):
         return True
-    return _loose_coverage(topic, words) >= TOPIC_WORDS
+    return _loose_coverage(q_words, words) >= TOPIC_WORDS
 
 
 def _loose_coverage(needle: set[str], haystack: set[str]) -> float:

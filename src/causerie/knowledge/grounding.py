@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from causerie.errors import InvalidRequest
 from causerie.knowledge.chunking import sentence_spans
-from causerie.knowledge.citations import check_answer, own_up
+from causerie.knowledge.citations import check_answer
 from causerie.knowledge.evidence import Ask, EvidenceSource, Found, Scored
 from causerie.knowledge.service import Hit, KnowledgeService
 from causerie.knowledge.tables import ConversationCollection, MessageGrounding
@@ -310,7 +310,6 @@ class Grounder:
         result = check_answer(
             answer, grounded.sources, self.service.embedder, question=grounded.question
         )
-        result = own_up(result, grounded.language)
         result["sources"] = grounded.sources_json()
         return result
 
