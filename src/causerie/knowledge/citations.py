@@ -47,6 +47,7 @@ MEANING_ALONE = 0.93
 RESTATED_QUESTION_WORDS = 0.4
 # The share of the question's words a claim's source must hold (same language): _on_topic.
 TOPIC_WORDS = 0.4
+ADDED_WORDS = 0.5  # and this share of the words the claim adds to the question
 # Numbers are where a small model's answers go wrong while the words still match
 # ("automated in 2008" against a source saying 1990): a claim's numbers must all be in
 # the source (a short answer already needs all of its words there). Thousands separators
@@ -145,7 +146,17 @@ def _on_topic(claim: str, q_words: set[str], source: Source, words: set[str]) ->
     """
     if len(q_words) < 2 or looks_french(claim) != looks_french(source.text):
         return True
-    return _loose_coverage(q_words, words) >= TOPIC_WORDS
+    if _loose_coverage(q_words, words) < TOPIC_WORDS:
+        return False
+    # And what it adds to the question (its answer) is mostly there: an on-topic source
+    # does not back "... Debian and GNU" when it says "Debra and Ian Murdock".
+    added = _added(claim, q_words)
+    return not added or _loose_coverage(added, words) >= ADDED_WORDS
+
+
+def _added(claim: str, q_words: set[str]) -> set[str]:
+    """The words a claim adds to its question: its answer."""
+    return {w for w in stems(claim) - DISCOURSE - _GLUE if not _loose_coverage({w}, q_words)}
 
 
 def _loose_coverage(needle: set[str], haystack: set[str]) -> float:
@@ -177,7 +188,7 @@ def _restated(
     it when it is installed?" says "libpaper1": what it adds to the question must all be
     in an on-topic source (its restated words may be worded otherwise there).
     """
-    added = {w for w in stems(claim) - DISCOURSE - _GLUE if not _loose_coverage({w}, q_words)}
+    added = _added(claim, q_words)
     if not added or not q_words:
         return None
     backing = [
