@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from causerie.knowledge.citations import UNVERIFIED
 from causerie.services.grounded import NO_ANSWER
 from causerie.settings import Settings
 from tests.answers_support import SENTENCE, Upstream, fake_upstream, scripted_models
@@ -91,8 +92,14 @@ async def test_short_correct_answer_keeps_its_verified_marker(client: httpx.Asyn
 
 async def test_short_answer_the_sources_do_not_hold_is_flagged(client: httpx.AsyncClient) -> None:
     msg = await _ask(client, "short", "At what temperature is green tea brewed?")
-    assert msg["citations"][0]["status"] == "unsupported"  # 1990 is not in the tea passage
-    assert msg["content"] == "1990."  # no marker vouches for it
+    lead = UNVERIFIED["en"]  # no claim is supported: the reply says so first
+    assert msg["content"] == f"{lead} 1990."  # and no marker vouches for it
+    assert [(c["sentence"], c["status"]) for c in msg["citations"]] == [
+        (lead, "neutral"),
+        ("1990.", "unsupported"),  # 1990 is not in the tea passage
+    ]
+    flagged = msg["citations"][1]
+    assert msg["content"][flagged["start"] : flagged["end"]] == "1990."
 
 
 async def test_bare_marker_reply_is_recovered_under_a_schema(client: httpx.AsyncClient) -> None:

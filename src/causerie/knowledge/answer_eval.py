@@ -100,6 +100,10 @@ class Result:
     flagged_right: int = 0
     wrong_claims: int = 0
     passed_wrong: int = 0
+    # What the checker worked on, so a failure can be looked at (and re-checked) later.
+    raw: str = ""  # the model's text as streamed, before the checker
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -275,8 +279,12 @@ async def run(
     collection: str | None = None,
     say: Callable[[str], None] = lambda _: None,
     index: Path | None = None,
+    partial: Callable[[Report], None] = lambda _: None,
 ) -> Report:
-    """Answer every item with every variant on the default model."""
+    """Answer every item with every variant on the default model.
+
+    `partial` gets the report after each item: a long run stopped early keeps its results.
+    """
     with _opened(settings, collection, index, say, "web" in variants) as (
         services,
         collections,
@@ -300,6 +308,7 @@ async def run(
                         f"{i}/{len(items)} {item.id} {variant} {mark} ttft={result.ttft:.1f} "
                         f"{result.answer[:70]!r}"
                     )
+                partial(report)
             return report
         finally:
             await services.catalog.close()
@@ -452,7 +461,8 @@ class _Runner:
         else:
             ttft = time.perf_counter() - started
             checked = {"content": grounded.nothing_found(), "citations": [], "sources": []}
-        return {**checked, "ttft": ttft or 0.0, "prompt_tokens": usage.get("prompt_tokens", 0)}
+        extra = {"ttft": ttft or 0.0, "prompt_tokens": usage.get("prompt_tokens", 0), "raw": text}
+        return {**checked, **extra}
 
     async def _pipeline(self, body: dict[str, Any], col: str, web: bool) -> dict[str, Any]:
         from causerie.services.completions import Outcome
@@ -468,7 +478,8 @@ class _Runner:
         checked = outcome.grounding or {"content": outcome.content, "citations": []}
         checked.setdefault("sources", [])
         usage = outcome.usage or {}
-        return {**checked, "ttft": ttft or 0.0, "prompt_tokens": usage.get("prompt_tokens", 0)}
+        extra = {"prompt_tokens": usage.get("prompt_tokens", 0), "raw": outcome.content}
+        return {**checked, "ttft": ttft or 0.0, **extra}
 
 
 def _judge(item: Item, reply: dict[str, Any]) -> Result:
@@ -495,6 +506,9 @@ def _judge(item: Item, reply: dict[str, Any]) -> Result:
         ttft=round(reply["ttft"], 3),
         prompt_tokens=int(reply["prompt_tokens"] or 0),
         **_checker_errors(item, reply, sources, wrong=not correct and not abstained),
+        raw=str(reply.get("raw") or ""),
+        citations=list(reply.get("citations") or ()),
+        sources=list(sources.values()),
     )
 
 
@@ -521,11 +535,13 @@ def _checker_errors(
 
 def _is_statement(content: str) -> bool:
     """Our own honest statements (nothing found, no answer produced) are abstentions."""
+    from causerie.knowledge.citations import UNVERIFIED
     from causerie.knowledge.grounding import NOTHING_FOUND, NOTHING_FOUND_WEB
     from causerie.services.grounded import NO_ANSWER
 
     said = (*NOTHING_FOUND.values(), *NOTHING_FOUND_WEB.values(), *NO_ANSWER.values())
-    return content in said
+    # A reply opened by the checker's "could not verify" does not vouch for its answer.
+    return content in said or content.startswith(tuple(UNVERIFIED.values()))
 
 
 def format_report(report: Report) -> str:

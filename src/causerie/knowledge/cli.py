@@ -191,7 +191,12 @@ def answers(
             click.echo(ae.format_evidence(summary))
             data: dict = {"evidence": summary}
         else:
-            report = anyio.run(ae.run, *args)
+
+            def partial(report: ae.Report) -> None:
+                if json_path is not None:
+                    json_path.write_text(json.dumps(report.json(), indent=2, ensure_ascii=False))
+
+            report = anyio.run(ae.run, *args, partial)
             click.echo(ae.format_report(report))
             data = report.json()
     except CauserieError as exc:

@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 
 from causerie.errors import CauserieError
+from causerie.knowledge.citations import own_up
 from causerie.knowledge.evidence import EvidenceSource
 from causerie.knowledge.grounding import Grounded, Grounder
 from causerie.providers.base import Provider
@@ -140,6 +141,8 @@ class GroundedTurn:
             result: dict[str, Any] = {"content": content, "citations": [], "sources": []}
         else:
             result = await anyio.to_thread.run_sync(self.grounder.check, g, content)
+            if content not in NO_ANSWER.values():  # our own statement claims nothing
+                result = own_up(result, g.language)
         if g.web is not None:
             result["web"] = g.web  # extension: pages read and those that could not be
         return result
