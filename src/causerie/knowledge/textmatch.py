@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
@@ -46,6 +47,19 @@ def stems(text: str) -> set[str]:
 def coverage(needle: set[str], haystack: set[str]) -> float:
     """The share of needle's words found in haystack (0 when needle is empty)."""
     return len(needle & haystack) / len(needle) if needle else 0.0
+
+
+def rare_coverage(needle: set[str], haystacks: list[set[str]]) -> list[float]:
+    """Each haystack's coverage of needle, a word weighing by its rarity among haystacks.
+
+    Words every candidate shares ("Debian" in a Debian FAQ) then count little, and the
+    rare ones that single out an answer ("names", "DTD") much.
+    """
+    n = len(haystacks)
+    df = {w: sum(w in h for h in haystacks) for w in needle}
+    idf = {w: math.log(1 + (n - d + 0.5) / (d + 0.5)) for w, d in df.items()}
+    total = sum(idf.values())
+    return [sum(idf[w] for w in needle & h) / total if total else 0.0 for h in haystacks]
 
 
 def looks_french(text: str) -> bool:
