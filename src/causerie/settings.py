@@ -132,8 +132,8 @@ class KnowledgeConfig(BaseModel):
         "(an intranet). Link-local, multicast and reserved addresses stay refused.",
     )
     top_k: int = Field(6, ge=1, le=50, description="Passages retrieved per question.")
-    evidence_sentences: int = Field(7, ge=1, le=20, description="Sentences put in the prompt.")
-    evidence_words: int = Field(180, ge=20, description="Word budget of the prompt's sources.")
+    evidence_sentences: int = Field(6, ge=1, le=20, description="Sentences put in the prompt.")
+    evidence_words: int = Field(150, ge=20, description="Word budget of the prompt's sources.")
 
 
 class WebSearchConfig(BaseModel):

@@ -69,9 +69,12 @@ EVIDENCE_CHUNKS = 4
 # sentences by their cosine + 0.05 x shared words, in 110 words; the small embedder's
 # sentence cosines hardly tell the answering sentence from its neighbours, and fusion
 # ranks a passage first by words under every vector-only passage of the top 11. With the
-# 2 best full-text passages also read (TEXT_SEATS), shared words weighted by their rarity
-# among the candidates, and room for 180 words / 7 sentences: 82 times (0.2 to 0.3 score
-# the same). More room without these: 77; these in 110 words: 75-77.
+# 2 best full-text passages also read (TEXT_SEATS) and shared words weighted by their
+# rarity among the candidates (0.2 to 0.3 score the same): 80 times in 150 words / 6
+# sentences (settings.knowledge), 82 in 180 / 7, 75-77 in 110 / 4; more room without
+# them: 77. Each word costs prompt time: on the default model 180 words answered 12 of 16
+# instead of 11 of 16 at 1.47x the prompt tokens and 1.42x the time to first token (one
+# run, bench/README.md "Answers"), so the default takes the middle.
 TEXT_SEATS = 2
 WORD_WEIGHT = 0.25
 # A full stop after these is not a sentence end ("Susan G. Kleinmann", "a.k.a. bullseye").
