@@ -93,7 +93,7 @@ def test_a_replica_starting_leaves_the_live_replies_of_others_alone(postgres) ->
 def test_postgresql_term_counts_follow_every_write(postgres) -> None:  # type: ignore[no-untyped-def]
     """knowledge_terms (full-text statistics) matches the chunks after inserts, a COPY,
     a document deleted and a collection deleted (cascade): the triggers of 0020."""
-    from causerie.knowledge.tables import ChunkRow, Collection, Document
+    from causerie.knowledge.tables import Collection, Document
     from causerie.store.models import LOCAL_USER_ID
 
     db = Database(make_engine(postgres.fresh()))
@@ -110,27 +110,13 @@ def test_postgresql_term_counts_follow_every_write(postgres) -> None:  # type: i
             assert counts == {(c, t): n for c, t, n in conn.execute(recount)}
             assert len(counts) == expected_terms
 
-    texts = {"d1": ["Les paquets Debian", "paquets et sources"], "d2": ["Debian GNU Linux"]}
-    with db.session() as s:
-        for col in ("a", "b"):
-            s.add(Collection(id=col, owner_id=LOCAL_USER_ID, name=col))
-        for doc, chunks in texts.items():
-            col = "a" if doc == "d1" else "b"
-            s.add(
-                Document(
-                    id=doc, owner_id=LOCAL_USER_ID, collection_id=col, name=doc, source=doc,
-                    format="text", sha256=doc, size=1, text="", embedder="x",
-                    chunk_count=len(chunks),
-                )
-            )  # fmt: skip
-            s.flush()
-            for i, t in enumerate(chunks):
-                s.add(
-                    ChunkRow(
-                        document_id=doc, collection_id=col, owner_id=LOCAL_USER_ID, ordinal=i,
-                        text=t, start=0, end=len(t), embedding=b"",
-                    )
-                )  # fmt: skip
+    _add_chunks(
+        db,
+        {
+            "d1": ("a", ["Les paquets Debian", "paquets et sources"]),
+            "d2": ("b", ["Debian GNU Linux"]),
+        },
+    )
     # a: les, paquets (2), debian, et, sources; b: debian, gnu, linux
     check(8)
     with db.engine.begin() as conn:
