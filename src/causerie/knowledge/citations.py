@@ -30,6 +30,17 @@ DISCOURSE = frozenset(
     """yes no sure ok okay certainly indeed thanks hello here oui non bien sur certes
     voici voila merci bonjour entendu accord""".split()  # noqa: SIM905
 )
+# A sentence saying that the sources do not answer claims nothing: it is neutral, not an
+# unsupported claim (flagged, "Je ne sais pas." made own_up open the reply with "I could
+# not verify this", 4 times in the first 35 items of the full eval).
+_ABSTAINS = re.compile(
+    r"\b(?:I|we) (?:do not|don't|cannot|can't|could not|couldn't) (?:know|say|tell|find|answer)"
+    r"|\bsources? (?:do not|don't|does not|doesn't) (?:say|mention|answer|tell|specify|state)"
+    r"|\bno (?:information|mention)\b|\bne (?:sais|sait|savons|peux|puis) pas"
+    r"|\bsources? ne (?:disent|dit|mentionnent|mentionne|précisent|précise|indiquent|indique)"
+    r"(?: pas| rien)|\baucune (?:information|mention)\b|\bn'ai (?:pas|rien) trouvé",
+    re.I,
+)
 # Function words the shared stopwords keep (they cost nothing in a search) but that a
 # restated claim adds without saying anything ("codée sous le nom bullseye").
 _GLUE = frozenset(
@@ -70,7 +81,8 @@ def check_answer(
     plain = [_MARKER.sub("", answer[s:e]).strip() for s, e in spans]
     written = [_written(answer[s:e]) for s, e in spans]
     _attach_labels(plain, written)
-    claims = [i for i, t in enumerate(plain) if len(t.split()) >= MIN_CLAIM_WORDS]
+    says = [bool(t) and not _ABSTAINS.search(t) for t in plain]  # claims something
+    claims = [i for i, t in enumerate(plain) if says[i] and len(t.split()) >= MIN_CLAIM_WORDS]
     verdicts: dict[int, tuple[str, int | None, float]] = {}
     source_words = [stems(s.text) for s in sources]
     source_numbers = [numbers(s.text) for s in sources]
@@ -95,7 +107,7 @@ def check_answer(
     elif claims:
         verdicts = {i: ("unsupported", None, 0.0) for i in claims}
     for i, text in enumerate(plain):
-        if i not in verdicts and stems(text) - DISCOURSE:
+        if i not in verdicts and says[i] and stems(text) - DISCOURSE:
             verdicts[i] = _short_verdict(text, q_words, source_words, sources, written[i])
     gaps = [answer[spans[i - 1][1] : spans[i][0]] if i else "" for i in range(len(spans))]
     return _render(plain, gaps, verdicts)
