@@ -12,6 +12,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from causerie.store.folding import sqlite_translate
@@ -71,9 +73,13 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Held to the end of this transaction: a replica waits for the one migrating,
-            # then finds the schema at head and does nothing. (SQLite's write lock already
-            # serialises the migration's DDL.)
+            # then finds the schema at head and does nothing.
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+        else:
+            # pysqlite runs DDL outside any transaction, so two processes migrating one
+            # file both created alembic_version (the second failed). The write lock taken
+            # now is held to the commit: the other waits (busy timeout), then finds head.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
@@ -82,6 +88,17 @@ def revision(engine: Engine) -> str | None:
     """The schema's current Alembic revision; None for an empty database."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def _ensure_local_user(s: Session) -> None:
+    """Insert the local user unless there: replicas starting together each try at once."""
+    dialect = s.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    s.execute(
+        insert(User)
+        .values(id=LOCAL_USER_ID, name="local", created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[User.id])
+    )
 
 
 class Database:
@@ -101,8 +118,7 @@ class Database:
         """Migrate, ensure the local user exists, and mark replies a crash cut off."""
         migrate(self.engine)
         with self.session() as s:
-            if s.get(User, LOCAL_USER_ID) is None:
-                s.add(User(id=LOCAL_USER_ID, name="local"))
+            _ensure_local_user(s)
             # A reply still 'streaming' at start-up lost its writer: the process died.
             # On PostgreSQL other replicas may be streaming right now: only replies
             # silent for longer than any live stream can be are taken as orphaned.
