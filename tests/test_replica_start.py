@@ -74,7 +74,7 @@ def _prepare_together(procs: list[subprocess.Popen[str]], url: str) -> list[str]
     return [p.stdout.readline().strip() for p in procs if p.stdout is not None]
 
 
-def _fresh(kind: str, postgres_server: Postgres | None, directory: Path, n: int) -> str:
+def _fresh(postgres_server: Postgres | None, directory: Path, n: int) -> str:
     if postgres_server is not None:
         return postgres_server.fresh()
     return f"sqlite:///{directory / f'round{n}' / 'causerie.db'}"
@@ -90,7 +90,7 @@ def test_processes_preparing_one_fresh_database_at_once_all_succeed(
     server = request.getfixturevalue("postgres") if kind == "postgresql" else None
     head = migration_scripts().get_current_head()
     for n in range(ROUNDS):
-        url = _fresh(kind, server, tmp_path, n)
+        url = _fresh(server, tmp_path, n)
         answers = _prepare_together(workers, url)
         assert answers == ["ok"] * PROCESSES, (n, answers)
         db = Database(make_engine(url))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -41,7 +43,7 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
@@ -50,6 +52,21 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     dbapi_conn.create_function("translate", 3, sqlite_translate, deterministic=True)
     # SQLite's own lower() folds ASCII only; search must fold "É" and "Д" as Python does.
     dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _switch_to_wal(cur) -> None:  # type: ignore[no-untyped-def]
+    # Turning a fresh file to WAL while another process does the same can fail at once
+    # with "database is locked": SQLite does not call the busy handler there. The first
+    # to succeed makes the file WAL for good, so a retry soon finds it done.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _lower(text: str | None) -> str | None:
@@ -97,7 +114,7 @@ def _ensure_local_user(s: Session) -> None:
     s.execute(
         insert(User)
         .values(id=LOCAL_USER_ID, name="local", created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=[User.id])
+        .on_conflict_do_nothing()  # on id or on the unique name: either is the same row
     )
 
 
