@@ -22,7 +22,8 @@ SENTENCE = "The Ar-Men light was automated in 1990 [1]."
 
 def _reply(model: str, body: dict[str, Any]) -> str:
     if model == "bare-json" and body.get("response_format"):
-        return json.dumps({"answer": SENTENCE})
+        # as the default model does: the sentence, and its source apart
+        return json.dumps({"answer": SENTENCE.replace(" [1]", ""), "source": 1})
     if model in ("bare", "bare-json"):
         return "[1]"
     if model == "short":

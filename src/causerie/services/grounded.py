@@ -43,19 +43,36 @@ NO_ANSWER = {
     "consultez-les ci-dessous.",
 }
 RETRY = {
-    "en": "Write the answer itself in words, as a full sentence, then its source marker.",
-    "fr": "Écris la réponse elle-même en mots, en une phrase complète, puis sa source.",
+    "en": "Write the answer itself in words, in one short sentence, and the number of its source.",
+    "fr": "Écris la réponse elle-même en mots, en une phrase courte, et le numéro de sa source.",
 }
+# The answer's length is bounded by the schema, not only by max_tokens: cut off by
+# max_tokens, the JSON string never closed and a right answer was lost (3 of the public
+# set's bare replies). The source comes apart so the model cannot answer with it alone.
 _SCHEMA = {
     "type": "object",
-    "properties": {"answer": {"type": "string", "minLength": 8}},
-    "required": ["answer"],
+    "properties": {
+        "answer": {"type": "string", "minLength": 8, "maxLength": 300},
+        "source": {"type": "integer", "minimum": 1},
+    },
+    "required": ["answer", "source"],
 }
+RETRY_TOKENS = 160  # 300 characters of French and the JSON around them
 
 
 def bare(text: str) -> bool:
     """Whether a reply says nothing but markers (or nothing at all)."""
     return not any(c.isalnum() for c in _MARKERS.sub("", text))
+
+
+def _with_marker(reply: dict[str, Any], sources: int) -> str:
+    """The retry's answer, ending with the marker of the source it names (when real)."""
+    answer = str(reply.get("answer", "")).strip()
+    n = reply.get("source")
+    if not answer or _MARKERS.search(answer) or not isinstance(n, int) or not 1 <= n <= sources:
+        return answer
+    stop = answer[-1] if answer[-1] in ".!?" else ""
+    return f"{answer.removesuffix(stop).rstrip()} [{n}]{stop or '.'}"
 
 
 def bare_so_far(text: str) -> bool:
@@ -118,7 +135,7 @@ class GroundedTurn:
             "type": "json_schema",
             "json_schema": {"name": "answer", "schema": _SCHEMA},
         }
-        body.setdefault("max_tokens", 120)
+        body["max_tokens"] = max(body.get("max_tokens") or 0, RETRY_TOKENS)
         text = ""
         try:
             async with aclosing(self.provider.stream(body)) as chunks:
@@ -127,7 +144,7 @@ class GroundedTurn:
                         text += (choice.get("delta") or {}).get("content") or ""
                     if not chunk.get("choices") and chunk.get("usage"):
                         _add_usage(self.extra_usage, chunk["usage"])
-            answer = str(json.loads(text).get("answer", "")).strip()
+            answer = _with_marker(json.loads(text), len(g.sources))
         except (ValueError, AttributeError, CauserieError) as exc:
             log.info("constrained retry of a bare-marker reply failed: %s", exc)
             answer = ""
