@@ -280,8 +280,10 @@ def _stop_while_streaming(tab: Tab, how: str) -> None:
     else:
         page.keyboard.press("Escape")
     tab.wait_replies(1, "interrupted", timeout=20)
-    shown = page.inner_text(".msg.assistant .markdown")
-    assert shown.startswith("Sentence number 1 of a long, slow answer.")
+    # Read back from the server (settle) the reply is drawn again: wait for that text.
+    body = page.locator(".msg.assistant .markdown")
+    expect(body).to_have_text(re.compile(r"^Sentence number 1 of a long, slow answer\."))
+    shown = body.inner_text()
     assert len(shown) < len(LONG_ANSWER)
     assert page.is_visible(".msg.assistant .note.interrupted")
     assert not page.is_visible(".msg.assistant .error-box")  # stopped, not failed
@@ -481,7 +483,8 @@ def test_rename_search_and_delete_with_undo(tab: Tab, server: LiveServer) -> Non
     row.locator(".conv-more").click()
     page.click("#conv-menu [data-act=delete]")
     page.wait_for_selector(f".conv[data-id='{plants}']", state="detached")
-    assert page.locator(".msg").count() == 0  # its page was closed
+    # Its page closes on the hash change that follows, a moment after the row goes.
+    expect(page.locator(".msg")).to_have_count(0)
     page.click(".toast .toast-action")
     page.wait_for_selector(f".conv[data-id='{plants}']")
     assert tab.api(f"/api/conversations/{plants}")["title"] == "Plants"
