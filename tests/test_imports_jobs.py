@@ -21,23 +21,26 @@ from tests.imports_support import dumps, full_export, modelless, write_zip
 from tests.support import LiveServer, app_client, write_config
 
 CONVERSATIONS, MESSAGES = 2000, 4
+HUGE = 5 * CONVERSATIONS
+
+
+def _export(factory: pytest.TempPathFactory, conversations: int) -> bytes:
+    path = factory.mktemp("export") / "chatgpt.zip"
+    build(path, conversations, MESSAGES, shards=4)
+    return path.read_bytes()
 
 
 @pytest.fixture(scope="module")
 def big_export(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """An export that takes a few seconds to import: time to stop it in the middle."""
-    path = tmp_path_factory.mktemp("export") / "chatgpt.zip"
-    build(path, CONVERSATIONS, MESSAGES, shards=4)
-    return path.read_bytes()
+    return _export(tmp_path_factory, CONVERSATIONS)
 
 
 @pytest.fixture(scope="module")
 def huge_export(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """Five times bigger: a cancel made in another process is seen within a heartbeat
-    (0.5 s), and 2000 conversations import in less than that on an idle machine."""
-    path = tmp_path_factory.mktemp("export") / "chatgpt.zip"
-    build(path, 5 * CONVERSATIONS, MESSAGES, shards=4)
-    return path.read_bytes()
+    """A cancel made in another process is seen within a heartbeat (0.5 s), and
+    2000 conversations import in less than that on an idle machine."""
+    return _export(tmp_path_factory, HUGE)
 
 
 def _counts(data_dir: Path) -> tuple[int, int]:
@@ -198,6 +201,6 @@ def test_an_import_cancelled_through_another_server_process_stops(
         time.sleep(1.5)  # a's heartbeat reads the row within 0.5 s; then a batch at most
         stopped = _counts(data)
         time.sleep(1.5)
-        assert _counts(data) == stopped and stopped[0] < 5 * CONVERSATIONS
+        assert _counts(data) == stopped and stopped[0] < HUGE
         job = httpx.get(f"{a.url}/api/imports/{job_id}").json()
         assert (job["status"], job["error"]) == ("cancelled", "cancelled by the user"), job
