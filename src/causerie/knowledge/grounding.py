@@ -34,12 +34,14 @@ SYSTEM = (
     "If they do not answer the question, say you do not know."
 )
 # Small models follow wording literally: "citing them like [1]" made the default model
-# answer with the bare marker. Asking for a sentence, in a named language, with the
-# marker at its end, is what they then do.
+# answer with the bare marker. Asking for a sentence in a named language helped; an
+# example sentence helped most: bare first replies fell from 24 of 79 to none
+# (bench/README.md, "Answers").
 ANSWER = (
     "Answer the question in one short sentence in {language}, using only the numbered "
-    "sources, and end the sentence with the number of its source, like [1]. If the "
-    "sources do not say, answer that you do not know."
+    "sources: write the answer itself in words, then the number of its source, as in "
+    '"It is kept in the file /etc/example [2]." If the sources do not say, answer that '
+    "you do not know."
 )
 LANGUAGES = {"en": "English", "fr": "French"}
 STYLES = ("naive", "evidence", "pipeline")
