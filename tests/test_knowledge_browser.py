@@ -12,7 +12,8 @@ import pytest
 
 from tests.browser import chromium
 from tests.knowledge_support import encrypt_pdf, make_pdf, web_site
-from tests.support import LiveServer, smol_model, write_config
+from causerie.settings import ModelConfig
+from tests.support import DEFAULT_MODEL, LiveServer, write_config
 
 LIGHTHOUSE = [
     "Lighthouses of Brittany. A survey of the lights of the Iroise sea.",
@@ -27,7 +28,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     base: Path = tmp_path_factory.mktemp("kui")
     # Private addresses allowed: the page added by URL is served on 127.0.0.1.
     extra = "[knowledge]\nallow_private_urls = true\n"
-    config = write_config(base / "causerie.toml", [smol_model()], extra=extra)
+    # The default model: the test reads its cited reply, which SmolLM2-135M writes by luck
+    # ("The answer is: 2018-01-22 12:32:53." to the grounded prompt that shows an example).
+    model = ModelConfig(name=DEFAULT_MODEL, builtin=DEFAULT_MODEL, n_ctx=4096, n_parallel=1)
+    config = write_config(base / "causerie.toml", [model], extra=extra)
     with LiveServer(config, base / "data") as live:
         yield live
 
