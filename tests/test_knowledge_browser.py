@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from causerie.settings import ModelConfig
 from tests.browser import chromium
 from tests.knowledge_support import encrypt_pdf, make_pdf, web_site
-from causerie.settings import ModelConfig
 from tests.support import DEFAULT_MODEL, LiveServer, write_config
 
 LIGHTHOUSE = [
