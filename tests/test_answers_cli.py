@@ -71,7 +71,9 @@ def test_eval_answers_on_own_collection(tmp_path: Path) -> None:
             assert r["cited"] <= r["correct"]
             assert r["flagged_right"] <= r["right_claims"]
             assert r["passed_wrong"] <= r["wrong_claims"]
-            assert r["wrong_claims"] == 0 or not (r["correct"] or r["abstained"])
+            # Wrong is judged on the model's own text: the checker may have caught it.
+            wrong = bool(item["keywords"]) and not has_keyword(r["raw"], tuple(item["keywords"]))
+            assert r["wrong_claims"] == 0 or wrong
         assert total["correct"] == sum(r["correct"] for r in results)
         assert total["ttft_median"] <= total["ttft_p90"]
     assert report["summary"]["pipeline"]["all"]["bare"] == 0  # never an empty reply

