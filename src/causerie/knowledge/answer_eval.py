@@ -44,7 +44,7 @@ from causerie.store.models import LOCAL_USER_ID
 VARIANTS = ("naive", "evidence", "pipeline")  # the default; "web" is asked by name
 MAX_TOKENS = 120
 # How small models say "the sources do not say", in both languages.
-ABSTAIN = re.compile(
+_ABSTAIN = re.compile(
     r"(do not|don't|does not|doesn't|cannot|can't|could not) (know|say|answer|find|contain|"
     r"mention|provide|specify)|nothing relevant|no (answer|information|mention)|not "
     r"(mentioned|specified|stated|provided)|ne sais pas|rien trouvé|aucune (réponse|"
@@ -541,7 +541,7 @@ def _judge(item: Item, reply: dict[str, Any]) -> Result:
     )
     raw = str(reply.get("raw") or "")
     correct = bool(keywords) and has_keyword(content, keywords)
-    abstained = ABSTAIN.search(content) is not None or _is_statement(content)
+    abstained = _ABSTAIN.search(content) is not None or _is_statement(content)
     return Result(
         id=item.id,
         kind=item.kind,
@@ -553,21 +553,25 @@ def _judge(item: Item, reply: dict[str, Any]) -> Result:
         in_evidence=bool(keywords) and any(has_keyword(t, keywords) for t in sources.values()),
         ttft=round(reply["ttft"], 3),
         prompt_tokens=int(reply["prompt_tokens"] or 0),
-        **_checker_errors(item, reply, sources, wrong=_wrong(item, raw)),
+        **_checker_errors(item, reply, sources, wrong=wrong_reply(item.keywords, raw)),
         raw=raw,
         citations=list(reply.get("citations") or ()),
         sources=list(sources.values()),
     )
 
 
-def _wrong(item: Item, raw: str) -> bool:
+def answers(raw: str) -> bool:
+    """Whether the model's own text says something other than "I do not know"."""
+    return bool(raw) and not bare(raw) and not _ABSTAIN.search(raw)
+
+
+def wrong_reply(keywords: tuple[str, ...], raw: str) -> bool:
     """Whether the model's own text answers something else.
 
     Judged before the checker: a wrong reply it flags reaches the client as "I could not
     verify this" (an abstention), and must still count as a wrong reply it caught.
     """
-    said = bool(raw) and not bare(raw) and not ABSTAIN.search(raw)
-    return bool(item.keywords) and said and not has_keyword(raw, item.keywords)
+    return bool(keywords) and answers(raw) and not has_keyword(raw, keywords)
 
 
 def _checker_errors(
