@@ -3,9 +3,8 @@
 `python -m bench.checker RUN.json [--variant pipeline] [--show]`: RUN.json is written by
 `causerie eval answers --json`; each reply the model streamed there (`raw`) is checked
 again against the same sources by the checker of the current code, in seconds instead of
-the eval's minutes. Replies are judged by the QA set's keywords on the model's own text
-(the eval judges what the client got, after the checker, so a wrong reply the checker
-flags counts there as an abstention, never as the checker's success). Printed, per kind:
+the eval's minutes. Replies are judged by the QA set's keywords on the model's own text,
+as the eval's `pass-bad` is (answer_eval.wrong_reply). Printed, per kind:
 
 - right: replies stating the answer that a source holds; `flagged`: those the checker
   opened with "I could not verify this" (every claim unsupported); `cited`: those whose
