@@ -355,31 +355,38 @@ def _checked(texts: list[str], question: str, answer: str) -> list[tuple[str, in
     return [(c["status"], c["source"]) for c in checked["citations"]]
 
 
-def test_citation_checker_backs_an_answer_whose_source_does_not_repeat_the_question() -> None:
-    """The evidence sentence holds the answer; the question's words are in the one before."""
-    texts = [  # fr-1 of the public set, with its sources
-        "Normalement, un fichier archive Debian a un nom se terminant par .deb .",
-        "Ce mot est la contraction des noms Debra et Ian Murdock, qui a fondé le projet.",
-        "Pour Debian, le terme libre a le sens donné par le projet GNU (voir les principes du "
-        "logiciel libre selon Debian ).",
-    ]
-    question = "De quels deux prénoms le mot Debian est-il formé ?"
-    right = "Deux prénoms du mot Debian sont Debra et Ian Murdock."
-    assert _checked(texts, question, right) == [("supported", 2)]
-    wrong = "Deux prénoms du mot Debian sont Debian et GNU."
-    assert _checked(texts, question, wrong) == [("unsupported", None)]
+# Right answers the checker flagged in the public set, each with a wrong one it must not back.
+BACKED = {
+    # The evidence sentence holds the answer; the question's words are in the one before.
+    "source-not-repeating-the-question": (
+        [  # fr-1, with its sources
+            "Normalement, un fichier archive Debian a un nom se terminant par .deb .",
+            "Ce mot est la contraction des noms Debra et Ian Murdock, qui a fondé le projet.",
+            "Pour Debian, le terme libre a le sens donné par le projet GNU (voir les principes "
+            "du logiciel libre selon Debian ).",
+        ],
+        "De quels deux prénoms le mot Debian est-il formé ?",
+        ("Deux prénoms du mot Debian sont Debra et Ian Murdock.", 2),
+        "Deux prénoms du mot Debian sont Debian et GNU.",
+    ),
+    # A French answer from an English source: the path it names must be the source's.
+    "translation-naming-what-its-source-names": (
+        [  # fr-en-13
+            "A configuration file containing modules to be manually loaded at boot time is "
+            "kept at /etc/modules .",
+            "Installation instructions for the current release: see "
+            "https://www.debian.org/releases/stable/installmanual .",
+        ],
+        "Quel fichier liste les modules à charger manuellement au démarrage ?",
+        ("Le fichier `/etc/modules` liste les modules à charger manuellement au démarrage.", 1),
+        "Le fichier `/etc/modprobe.d/blacklist.conf` liste les modules à charger manuellement "
+        "au démarrage.",
+    ),
+}
 
 
-def test_citation_checker_backs_a_translation_naming_what_its_source_names() -> None:
-    """A French answer from an English source: the path it names must be the source's."""
-    texts = [
-        "A configuration file containing modules to be manually loaded at boot time is kept "
-        "at /etc/modules .",
-        "Installation instructions for the current release: see "
-        "https://www.debian.org/releases/stable/installmanual .",
-    ]
-    question = "Quel fichier liste les modules à charger manuellement au démarrage ?"
-    right = "Le fichier `/etc/modules` liste les modules à charger manuellement au démarrage."
-    assert _checked(texts, question, right) == [("supported", 1)]
-    wrong = right.replace("/etc/modules", "/etc/modprobe.d/blacklist.conf")
+@pytest.mark.parametrize("case", BACKED)
+def test_citation_checker_backs_a_right_answer_and_not_the_wrong_one(case: str) -> None:
+    texts, question, (right, source), wrong = BACKED[case]
+    assert _checked(texts, question, right) == [("supported", source)]
     assert _checked(texts, question, wrong) == [("unsupported", None)]
