@@ -8,13 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from causerie.settings import ModelConfig
 from tests.browser import browser, tab, tab_options  # noqa: F401 (fixtures)
 from tests.pg_support import DATABASES, Postgres, empty_database
 from tests.support import (
-    DEFAULT_MODEL,
     LiveServer,
     app_client,
+    default_model,
     smol_model,
     smol_settings,
     write_config,
@@ -45,8 +44,7 @@ def qwen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     Shared by every test on the default model: one start (~25 s) instead of one per file.
     """
     base: Path = tmp_path_factory.mktemp("default-model")
-    model = ModelConfig(name=DEFAULT_MODEL, builtin=DEFAULT_MODEL, n_ctx=4096, n_parallel=1)
-    server = LiveServer(write_config(base / "causerie.toml", [model]), base / "data")
+    server = LiveServer(write_config(base / "causerie.toml", [default_model()]), base / "data")
     try:
         yield server.start(timeout=600)
     finally:

