@@ -35,8 +35,8 @@ SYSTEM = (
 )
 # Small models follow wording literally: "citing them like [1]" made the default model
 # answer with the bare marker. Asking for a sentence in a named language helped; an
-# example sentence helped most: bare first replies fell from 24 of 79 to none
-# (bench/README.md, "Answers").
+# example sentence removed the rest, and with it the retry that repaired them: TTFT
+# p50 4.31 -> 3.45 s on the public set, the same answers (bench/README.md, "Answers").
 ANSWER = (
     "Answer the question in one short sentence in {language}, using only the numbered "
     "sources: write the answer itself in words, then the number of its source, as in "
@@ -397,8 +397,8 @@ def _prompt(
     new_msgs = new_body["messages"]
     lines = "\n".join(f"[{s.n}] {' '.join(s.text.split())}" for s in sources)
     # The question before the sources too: the default model then reads them for it, and
-    # stops naming the thing of a neighbouring source (file-rc for sysvinit-core); first
-    # replies with the answer went from 31 to 36 of 46 (bench/README.md, "Answers").
+    # stops naming the thing of a neighbouring source (file-rc for sysvinit-core): right
+    # answers 68 -> 71 of 91 on documents, 69 -> 75 on the web (bench/README.md).
     asked = f"Question: {question}"
     first = f"{asked}\n\n" if ask_first else ""
     new_msgs[last]["content"] = f"{first}Sources:\n{lines}\n\n{asked}"
