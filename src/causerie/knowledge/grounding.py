@@ -37,9 +37,12 @@ SYSTEM = (
 # answer with the bare marker. Asking for a sentence in a named language helped; an
 # example sentence removed the rest, and with it the retry that repaired them: TTFT
 # p50 4.31 -> 3.45 s on the public set, the same answers (bench/README.md, "Answers").
+# Saying what "the answer itself" is (the name, command... asked for) stopped replies
+# that restate the question ("The distribution is sid.") or copy a neighbouring source.
 ANSWER = (
     "Answer the question in one short sentence in {language}, using only the numbered "
-    "sources: write the answer itself in words, then the number of its source, as in "
+    "sources: write the answer itself in words (the name, command, file or number asked "
+    "for), then the number of its source, as in "
     '"It is kept in the file /etc/example [2]." If the sources do not say, answer that '
     "you do not know."
 )
@@ -75,8 +78,9 @@ EVIDENCE_CHUNKS = 4
 # sentences (settings.knowledge), 82 in 180 / 7, 75-77 in 110 / 4; more room without
 # them: 77. Each word costs prompt time: on the default model 180 words answered 12 of 16
 # instead of 11 of 16 at 1.47x the prompt tokens and 1.42x the time to first token (one
-# run, bench/README.md "Answers"), so the default takes the middle.
-TEXT_SEATS = 2
+# run, bench/README.md "Answers"), so the default takes the middle. A third full-text
+# passage: 82 times in the same words (a fourth, or 8 chunks searched: 82 too).
+TEXT_SEATS = 3
 WORD_WEIGHT = 0.25
 
 
@@ -294,7 +298,7 @@ class Grounder:
                 words += n
             if len(chosen) >= self.config.evidence_sentences:
                 break
-        return _merge([pieces[j] for j in chosen], before=False)
+        return _merge([pieces[j] for j in chosen])
 
     def _evidence_by_words(
         self, scored: list[tuple[Hit, float, bool]], question: str
@@ -423,19 +427,18 @@ def _whole(scored: list[tuple[Hit, float, bool]]) -> list[Source]:
 Piece = tuple[Hit, int, int, int]  # a chunk, a sentence's index in it, its start and end
 
 
-def _merge(chosen: list[Piece], before: bool = True) -> list[Source]:
+def _merge(chosen: list[Piece]) -> list[Source]:
     """Sources numbered by relevance; neighbouring sentences of one chunk become one.
 
-    With before=False a sentence only joins the one it follows, never one chosen after it
-    that precedes it in the text: the most relevant sentence then opens its source, which
-    a small model reads better (SmolLM2 misread the year of a source whose best sentence
-    came second; the default model answered the same 5 of 8 either way, eval --limit 2).
+    A sentence joins the one it follows or precedes, so a source reads in the text's
+    order: the default model then read "ekiga is one of the popular clients" as the
+    answer instead of copying the lead-in chosen as a source of its own (bench/README.md).
     """
     groups: list[list[Piece]] = []
     for cand in chosen:
         for group in groups:
             if group[0][0].chunk_id == cand[0].chunk_id and any(
-                g[1] + 1 == cand[1] or (before and g[1] - 1 == cand[1]) for g in group
+                abs(g[1] - cand[1]) == 1 for g in group
             ):
                 group.append(cand)
                 break
