@@ -142,5 +142,10 @@ async def test_follow_up_is_answered_from_the_right_passage(client: httpx.AsyncC
             _ = [x async for x in r.aiter_lines()]
     reply = (await client.get(f"/api/conversations/{conv}")).json()["messages"][-1]
     assert "1867" in reply["content"]  # "it" alone names nothing: the first turn found it
+    # The model reads the follow-up next to the question it follows, not only the sources.
+    prompt = Upstream.seen[-1]["messages"][-1]["content"]
+    assert prompt.startswith(
+        "Earlier question: Who built the Ar-Men lighthouse?\nQuestion: In which years?\n\n"
+    )
     saved = (await client.get(f"/api/conversations/{conv}/grounding")).json()["data"]
     assert saved[reply["id"]]["citations"][0]["status"] == "supported"

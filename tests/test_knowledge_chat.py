@@ -394,7 +394,7 @@ def test_citation_checker_backs_a_right_answer_and_not_the_wrong_one(case: str) 
 
 
 def test_evidence_sentences_of_one_chunk_read_in_the_text_order() -> None:
-    # Chosen best first, the answering sentence comes before its lead-in: they are still
+    # Chosen best first, the answer is picked before its lead-in: they are still
     # one source, in the text's order (the model copied the lead-in when it stood apart).
     voip = "Two protocols are used: SIP and H.323. Many clients implement them. ekiga is one."
     other = "Debian is a free operating system. It was founded in 1993."

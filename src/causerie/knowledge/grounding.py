@@ -197,12 +197,13 @@ class Grounder:
         question = str(messages[last].get("content") or "").strip() if last is not None else ""
         if not question:
             raise InvalidRequest("A grounded request needs a user message.", param="messages")
-        query = question
+        earlier: list[str] = []
         if style == "pipeline":
             # A follow-up ("and which package?") names nothing by itself: search it
             # with the previous user turn(s). Measured by the eval's follow-ups.
-            earlier = [str(messages[i].get("content") or "") for i in users[:-1]]
-            query = " ".join([*earlier[len(earlier) - FOLLOW_UP_TURNS :], question]).strip()
+            turns = [str(messages[i].get("content") or "").strip() for i in users[:-1]]
+            earlier = [t for t in turns[len(turns) - FOLLOW_UP_TURNS :] if t]
+        query = " ".join([*earlier, question])
         query = self.service.search_query(query)  # a huge question costs one search's time
         qv = self.service.embedder.queries([query])[0]
         language = "fr" if looks_french(question) else "en"
@@ -226,7 +227,8 @@ class Grounder:
         answer = ANSWER.format(language=LANGUAGES[grounded.language])
         pipeline = style == "pipeline"  # the older styles keep their prompt (the eval's)
         system = answer if pipeline else SYSTEM
-        grounded.body = _prompt(body, last, question, sources, system, ask_first=pipeline)
+        asked = _asked(question, earlier, ask_first=pipeline)
+        grounded.body = _prompt(body, last, asked, sources, system)
         return grounded
 
     def search(self, ask: Ask, collections: Sequence[str]) -> list[Scored]:
@@ -385,27 +387,35 @@ class Documents:
         return Found(self.grounder.search(ask, self.collections))
 
 
+def _asked(question: str, earlier: list[str], ask_first: bool) -> tuple[str, str]:
+    """What the user message says before the sources, and after them."""
+    asked = f"Question: {question}"
+    if not ask_first:  # the older styles' prompt (the eval's)
+        return "", asked
+    # The question before the sources too: the default model then reads them for it, and
+    # stops naming the thing of a neighbouring source (file-rc for sysvinit-core): right
+    # answers 68 -> 71 of 91 on documents, 69 -> 75 on the web (bench/README.md).
+    # A follow-up ("What does that word come from?") is asked next to the question it
+    # follows: the eval's follow-ups right 7 -> 10 of 11 on documents, 9 -> 10 on the web.
+    before = "".join(f"Earlier question: {e}\n" for e in earlier)
+    return f"{before}{asked}\n\n", asked
+
+
 def _prompt(
     body: dict[str, Any],
     last: int,
-    question: str,
+    asked: tuple[str, str],
     sources: list[Source],
     system: str,
-    ask_first: bool,
 ) -> dict[str, Any]:
-    """The request with the sources before the question (after it too), the rule first."""
+    """The request with the sources between the question's two mentions, the rule first."""
     new_body = copy.deepcopy(body)
     # Greedy decoding unless the client chose: sampling makes a small model drift from
     # the sources (and makes the eval's figures unrepeatable).
     new_body.setdefault("temperature", 0)
     new_msgs = new_body["messages"]
     lines = "\n".join(f"[{s.n}] {' '.join(s.text.split())}" for s in sources)
-    # The question before the sources too: the default model then reads them for it, and
-    # stops naming the thing of a neighbouring source (file-rc for sysvinit-core): right
-    # answers 68 -> 71 of 91 on documents, 69 -> 75 on the web (bench/README.md).
-    asked = f"Question: {question}"
-    first = f"{asked}\n\n" if ask_first else ""
-    new_msgs[last]["content"] = f"{first}Sources:\n{lines}\n\n{asked}"
+    new_msgs[last]["content"] = f"{asked[0]}Sources:\n{lines}\n\n{asked[1]}"
     if new_msgs[0]["role"] == "system":
         new_msgs[0]["content"] = f"{system}\n{new_msgs[0]['content']}"
     else:
