@@ -79,7 +79,8 @@ EVIDENCE_CHUNKS = 4
 # them: 77. Each word costs prompt time: on the default model 180 words answered 12 of 16
 # instead of 11 of 16 at 1.47x the prompt tokens and 1.42x the time to first token (one
 # run, bench/README.md "Answers"), so the default takes the middle. A third full-text
-# passage: 82 times in the same words (a fourth, or 8 chunks searched: 82 too).
+# passage: 82 times in the same words (a fourth, or 8 chunks searched: 82 too), and two
+# of the answers users got were right only then (en-15, fr-en-19; bench/README.md).
 TEXT_SEATS = 3
 WORD_WEIGHT = 0.25
 
